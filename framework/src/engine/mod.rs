@@ -1,0 +1,422 @@
+//! The per-pipe engine: in-flight bookkeeping, per-request cancel on top of
+//! `cancel_all`, timeouts, exactly-once completion and dispatch.
+//!
+//! See `docs/design/cancellation.md` for the design in prose. In short:
+//! every request sent on a pipe gets a slot (a `slab` entry); every
+//! transfer handed to the backend is a segment in a FIFO that mirrors the
+//! backend's own queue. Cancelling a request that sits in the backend calls
+//! `cancel_all`, reaps every segment in order, completes the victim with
+//! the bytes it moved, and resubmits the *remainder* of every other request
+//! before anything sent later, so the data stream on the pipe is intact.
+
+mod cancel;
+pub(crate) mod notify;
+mod reap;
+mod send;
+pub(crate) mod sent;
+pub(crate) mod service;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Wake, Waker};
+use std::thread::Thread;
+use std::time::Instant;
+
+use slab::Slab;
+
+use crate::backend::{BackendDevice, BackendEndpoint, Buffer};
+use crate::descriptor::{Direction, TransferType};
+use crate::options::PipePolicy;
+use crate::request::{Completion, Request};
+use crate::status::Status;
+
+pub(crate) use send::SendTo;
+pub use sent::{CancelHandle, CancelOutcome, CompletionRoutine, Sent};
+
+/// The device-wide state the pipes share.
+pub(crate) struct DeviceCore {
+    pub(crate) backend: Box<dyn BackendDevice>,
+    gone: AtomicBool,
+}
+
+impl DeviceCore {
+    pub(crate) fn new(backend: Box<dyn BackendDevice>) -> Arc<DeviceCore> {
+        Arc::new(DeviceCore {
+            backend,
+            gone: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_gone(&self) {
+        self.gone.store(true, Ordering::Release);
+    }
+}
+
+/// Fixed facts about a pipe.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PipeInfo {
+    pub address: u8,
+    pub max_packet_size: usize,
+    pub transfer_type: TransferType,
+    pub direction: Direction,
+}
+
+/// The I/O target state of a pipe.
+///
+/// KMDF: `WDF_IO_TARGET_STATE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TargetState {
+    /// Sends are accepted.
+    Started,
+    /// Sends fail with [`SendErrorKind::TargetStopped`](crate::SendErrorKind::TargetStopped)
+    /// unless sent with `ignore_target_state`.
+    Stopped,
+    /// The device is gone; every send fails with `Disconnected`.
+    Gone,
+}
+
+/// What [`Pipe::stop`](crate::Pipe::stop) does with requests already sent.
+///
+/// KMDF: `WDF_IO_TARGET_SENT_IO_ACTION`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StopAction {
+    /// Cancel them and wait for their completions.
+    CancelSentIo,
+    /// Let them finish and wait for their completions.
+    WaitForSentIo,
+    /// Leave them pending and return at once.
+    LeaveSentIo,
+}
+
+/// The pipe's queue phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Segments go straight to the backend.
+    Running,
+    /// `cancel_all` was issued: reap everything, then resubmit.
+    Draining,
+}
+
+/// Where a slot's request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Accepted, not yet handed to the backend.
+    Held,
+    /// At least one segment in the backend.
+    Backend,
+    /// Waiting for its remainder to be resubmitted at the end of a drain.
+    Resubmit,
+    /// Finished; the completion waits in `done` for its future or thread.
+    Finished,
+}
+
+/// Who receives a slot's completion.
+enum Waiter {
+    Routine(CompletionRoutine),
+    Future(Option<Waker>),
+    Thread(Option<Thread>),
+    /// The future was dropped: the completion is dropped too (a pooled
+    /// request goes home).
+    Detached,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SegKind {
+    Data,
+    Remainder,
+    Zlp,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Seg {
+    key: usize,
+    kind: SegKind,
+    /// Bytes this segment asked for (IN) or carried (OUT).
+    len: usize,
+}
+
+struct Slot {
+    gen: u32,
+    request: Request,
+    /// The request's own buffer while a remainder segment is out.
+    parked: Option<Buffer>,
+    /// Bytes the driver asked for (IN) or wrote (OUT).
+    len: usize,
+    /// IN: what the backend is asked for (rounded up when the size check
+    /// is off).
+    submit_len: usize,
+    /// Bytes moved so far, over all segments.
+    done: usize,
+    /// Segments of this slot in the backend.
+    segs: u8,
+    place: Place,
+    data_complete: bool,
+    zlp_needed: bool,
+    zlp_complete: bool,
+    short: bool,
+    cancel: Option<Status>,
+    error: Option<Status>,
+    waiter: Waiter,
+    deadline: Option<Instant>,
+    sent_at: Instant,
+    done_completion: Option<Completion>,
+}
+
+/// The lock-protected part of a pipe.
+pub(crate) struct PipeInner {
+    ep: Box<dyn BackendEndpoint>,
+    policy: PipePolicy,
+    target: TargetState,
+    phase: Phase,
+    /// The status that halted the pipe, until `reset`.
+    halted: Option<Status>,
+    slots: Slab<Slot>,
+    /// Slots not yet finished (sent and not completed).
+    active: usize,
+    fifo: VecDeque<Seg>,
+    held: VecDeque<usize>,
+    resubmit: VecDeque<usize>,
+    ready: VecDeque<usize>,
+    dispatching: bool,
+    /// A `Fault` is being classified (unplug or bus error?): dispatch waits.
+    classifying: bool,
+    next_gen: u32,
+    spare: Vec<Buffer>,
+    /// Threads waiting for the pipe to have nothing in flight.
+    idle_waiters: Vec<Thread>,
+    /// The earliest deadline the service thread has been told about.
+    armed: Option<Instant>,
+}
+
+/// One pipe's engine, shared by the pipe handle, sent futures, cancel
+/// handles and the backend's waker.
+pub(crate) struct PipeShared {
+    pub(crate) info: PipeInfo,
+    pub(crate) device: Arc<DeviceCore>,
+    inner: Mutex<PipeInner>,
+    notify: notify::Notify,
+    waker: Waker,
+}
+
+/// The waker given to the backend: a weak reference, so the backend's
+/// copy does not keep the pipe alive.
+struct PipeWaker(Weak<PipeShared>);
+
+impl Wake for PipeWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(pipe) = self.0.upgrade() {
+            if pipe.notify.wake() {
+                pipe.pump();
+            }
+        }
+    }
+}
+
+/// The engine lock. Releasing it answers any wake-up that arrived while
+/// it was held.
+pub(crate) struct Guard<'a> {
+    pipe: &'a Arc<PipeShared>,
+    inner: Option<MutexGuard<'a, PipeInner>>,
+}
+
+impl std::ops::Deref for Guard<'_> {
+    type Target = PipeInner;
+    fn deref(&self) -> &PipeInner {
+        self.inner.as_ref().expect("guard is live")
+    }
+}
+
+impl std::ops::DerefMut for Guard<'_> {
+    fn deref_mut(&mut self) -> &mut PipeInner {
+        self.inner.as_mut().expect("guard is live")
+    }
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        self.pipe.notify.on_unlock();
+        drop(self.inner.take());
+        if self.pipe.notify.take() {
+            self.pipe.pump();
+        }
+    }
+}
+
+impl PipeShared {
+    pub(crate) fn new(
+        info: PipeInfo,
+        device: Arc<DeviceCore>,
+        ep: Box<dyn BackendEndpoint>,
+        policy: PipePolicy,
+    ) -> Arc<PipeShared> {
+        let cap = policy.max_in_flight.max(1);
+        Arc::new_cyclic(|weak| PipeShared {
+            info,
+            device,
+            inner: Mutex::new(PipeInner {
+                ep,
+                policy,
+                target: TargetState::Started,
+                phase: Phase::Running,
+                halted: None,
+                slots: Slab::with_capacity(cap),
+                active: 0,
+                fifo: VecDeque::with_capacity(cap * 2),
+                held: VecDeque::with_capacity(cap),
+                resubmit: VecDeque::with_capacity(cap),
+                ready: VecDeque::with_capacity(cap),
+                dispatching: false,
+                classifying: false,
+                next_gen: 1,
+                spare: Vec::new(),
+                idle_waiters: Vec::new(),
+                armed: None,
+            }),
+            notify: notify::Notify::new(),
+            waker: Waker::from(Arc::new(PipeWaker(weak.clone()))),
+        })
+    }
+
+    /// Take the engine lock.
+    pub(crate) fn lock<'a>(self: &'a Arc<Self>) -> Guard<'a> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        self.notify.on_lock();
+        Guard {
+            pipe: self,
+            inner: Some(g),
+        }
+    }
+
+    /// Reap what the backend has finished and deliver completions, on the
+    /// calling thread. Safe to call from anywhere that does not hold the
+    /// engine lock; a nested call (from inside a completion routine) only
+    /// reaps, leaving delivery to the outer one so order is kept.
+    pub(crate) fn pump(self: &Arc<Self>) {
+        loop {
+            self.notify.take();
+            let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            self.notify.on_lock();
+            self.reap_all(&mut g);
+            if g.dispatching {
+                self.notify.on_unlock();
+                drop(g);
+                if self.notify.take() {
+                    continue;
+                }
+                return;
+            }
+            g.dispatching = true;
+            loop {
+                if g.classifying {
+                    break;
+                }
+                let Some(key) = g.ready.pop_front() else {
+                    break;
+                };
+                match self.deliver(&mut g, key) {
+                    Delivery::Call(routine, completion) => {
+                        self.notify.on_unlock();
+                        drop(g);
+                        routine(completion);
+                        g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+                        self.notify.on_lock();
+                        self.reap_all(&mut g);
+                    }
+                    Delivery::Wake(w) => {
+                        self.notify.on_unlock();
+                        drop(g);
+                        w.wake();
+                        g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+                        self.notify.on_lock();
+                    }
+                    Delivery::Unpark(t) => t.unpark(),
+                    Delivery::Drop(c) => {
+                        self.notify.on_unlock();
+                        drop(g);
+                        drop(c);
+                        g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+                        self.notify.on_lock();
+                    }
+                    Delivery::None => {}
+                }
+            }
+            g.dispatching = false;
+            if g.active == 0 {
+                for t in g.idle_waiters.drain(..) {
+                    t.unpark();
+                }
+            }
+            self.notify.on_unlock();
+            drop(g);
+            if !self.notify.take() {
+                return;
+            }
+        }
+    }
+
+    /// Hand a finished slot's completion to its waiter.
+    fn deliver(&self, g: &mut PipeInner, key: usize) -> Delivery {
+        let Some(slot) = g.slots.get_mut(key) else {
+            return Delivery::None;
+        };
+        let Some(completion) = slot.done_completion.take() else {
+            return Delivery::None;
+        };
+        let waiter = std::mem::replace(&mut slot.waiter, Waiter::Detached);
+        match waiter {
+            Waiter::Routine(r) => {
+                g.slots.remove(key);
+                Delivery::Call(r, completion)
+            }
+            Waiter::Detached => {
+                g.slots.remove(key);
+                Delivery::Drop(completion)
+            }
+            Waiter::Future(w) => {
+                slot.done_completion = Some(completion);
+                slot.waiter = Waiter::Future(None);
+                w.map(Delivery::Wake).unwrap_or(Delivery::None)
+            }
+            Waiter::Thread(t) => {
+                slot.done_completion = Some(completion);
+                slot.waiter = Waiter::Thread(None);
+                t.map(Delivery::Unpark).unwrap_or(Delivery::None)
+            }
+        }
+    }
+
+    /// Requests sent and not yet completed.
+    pub(crate) fn active(self: &Arc<Self>) -> usize {
+        self.lock().active
+    }
+
+    /// A buffer from the backend's allocator (zero-copy where possible).
+    pub(crate) fn allocate(self: &Arc<Self>, len: usize) -> Buffer {
+        self.lock().ep.allocate(len)
+    }
+
+    pub(crate) fn set_policy(self: &Arc<Self>, policy: PipePolicy) {
+        self.lock().policy = policy;
+    }
+
+    pub(crate) fn policy(self: &Arc<Self>) -> PipePolicy {
+        self.lock().policy
+    }
+}
+
+enum Delivery {
+    Call(CompletionRoutine, Completion),
+    Wake(Waker),
+    Unpark(Thread),
+    Drop(Completion),
+    None,
+}

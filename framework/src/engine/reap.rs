@@ -1,0 +1,236 @@
+//! Taking finished transfers from the backend and turning them into
+//! completions.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use super::{Phase, PipeInner, PipeShared, Place, Seg, SegKind, Slot};
+use crate::backend::{RawCompletion, RawStatus};
+use crate::descriptor::Direction;
+use crate::options::ShortPacket;
+use crate::request::Completion;
+use crate::status::Status;
+
+impl PipeShared {
+    /// Reap every finished backend transfer, in order.
+    pub(super) fn reap_all(self: &Arc<Self>, g: &mut PipeInner) {
+        let mut cx = Context::from_waker(&self.waker);
+        while !g.fifo.is_empty() {
+            let c = match g.ep.poll_next_complete(&mut cx) {
+                Poll::Ready(c) => c,
+                Poll::Pending => break,
+            };
+            let Some(seg) = g.fifo.pop_front() else {
+                break;
+            };
+            self.reap_one(g, seg, c);
+        }
+        if g.phase == Phase::Draining && g.fifo.is_empty() {
+            self.end_drain(g);
+        }
+    }
+
+    fn reap_one(self: &Arc<Self>, g: &mut PipeInner, seg: Seg, c: RawCompletion) {
+        let dir = self.info.direction;
+        let mps = self.info.max_packet_size.max(1);
+        let short_policy = g.policy.short_packet;
+        let Some(slot) = g.slots.get_mut(seg.key) else {
+            return;
+        };
+        slot.segs = slot.segs.saturating_sub(1);
+        let actual = c.actual_len.min(seg.len.max(c.actual_len));
+        match seg.kind {
+            SegKind::Data => {
+                slot.done = actual;
+                slot.parked = Some(c.buffer);
+            }
+            SegKind::Remainder => {
+                if dir == Direction::In {
+                    if let Some(p) = slot.parked.as_mut() {
+                        let got = c.buffer.get(..actual).unwrap_or(&c.buffer[..]);
+                        let room = p.remaining_capacity().min(got.len());
+                        p.extend_from_slice(&got[..room]);
+                    }
+                }
+                slot.done = slot.done.saturating_add(actual);
+                g.spare.push(c.buffer);
+            }
+            SegKind::Zlp => {}
+        }
+        let slot = match g.slots.get_mut(seg.key) {
+            Some(s) => s,
+            None => return,
+        };
+        let ended_short = dir == Direction::In && actual < seg.len;
+        match c.status {
+            Ok(()) => match seg.kind {
+                SegKind::Data | SegKind::Remainder => {
+                    slot.data_complete = true;
+                    if ended_short {
+                        slot.short = true;
+                    }
+                }
+                SegKind::Zlp => slot.zlp_complete = true,
+            },
+            Err(RawStatus::Cancelled) => {
+                let data_seg = seg.kind != SegKind::Zlp;
+                if data_seg {
+                    let all_moved = slot.done >= slot.submit_len;
+                    // An IN segment that stopped mid-packet ended on a short
+                    // packet before the cancel reached it.
+                    let short_end = dir == Direction::In && actual % mps != 0;
+                    if all_moved || short_end {
+                        slot.data_complete = true;
+                        slot.short |= short_end && slot.done < slot.submit_len;
+                    }
+                }
+                let unfinished = !slot.data_complete || !slot.zlp_complete;
+                if slot.cancel.is_none() && slot.error.is_none() && unfinished {
+                    // Collateral of a cancel aimed at another request:
+                    // resubmit what is left once the drain is over.
+                    if slot.place != Place::Resubmit {
+                        slot.place = Place::Resubmit;
+                        g.resubmit.push_back(seg.key);
+                    }
+                }
+            }
+            Err(raw) => {
+                let mut status = Status::from_raw(raw);
+                if status == Status::Fault && self.device.is_gone() {
+                    status = Status::Disconnected;
+                }
+                if slot.error.is_none() {
+                    slot.error = Some(status);
+                }
+                if status == Status::Disconnected {
+                    self.device.mark_gone();
+                    g.target = super::TargetState::Gone;
+                } else if status == Status::Fault {
+                    // Unplug or bus error? Ask the device from the service
+                    // thread; delivery waits for the answer.
+                    if !g.classifying {
+                        g.classifying = true;
+                        super::service::probe(self.clone());
+                    }
+                }
+                if status.halts_pipe() && g.halted.is_none() {
+                    g.halted = Some(status);
+                }
+            }
+        }
+        let slot = match g.slots.get_mut(seg.key) {
+            Some(s) => s,
+            None => return,
+        };
+        if slot.segs == 0 && slot.place != Place::Resubmit {
+            let _ = short_policy;
+            self.finish(g, seg.key);
+        }
+        // After an error that halts the pipe or loses the device, requests
+        // not yet in the backend would only meet the same fate.
+        if g.halted.is_some() || g.target == super::TargetState::Gone {
+            self.fail_held(g);
+        }
+    }
+
+    /// End a drain: resubmit remainders in their original order, then the
+    /// requests held back during it.
+    pub(super) fn end_drain(self: &Arc<Self>, g: &mut PipeInner) {
+        g.phase = Phase::Running;
+        while let Some(key) = g.resubmit.pop_front() {
+            let Some(slot) = g.slots.get_mut(key) else {
+                continue;
+            };
+            let blocked = g.halted.is_some() || g.target == super::TargetState::Gone;
+            if slot.cancel.is_some() || blocked {
+                slot.place = Place::Backend;
+                self.finish(g, key);
+            } else {
+                self.submit_remainder(g, key);
+            }
+        }
+        if g.halted.is_some() || g.target == super::TargetState::Gone {
+            self.fail_held(g);
+            return;
+        }
+        while let Some(key) = g.held.pop_front() {
+            self.submit_fresh(g, key);
+            if g.phase == Phase::Draining {
+                break;
+            }
+        }
+    }
+
+    /// Complete every held request with the pipe's halt status (or
+    /// `Disconnected`), 0 bytes.
+    pub(super) fn fail_held(&self, g: &mut PipeInner) {
+        let status = if g.target == super::TargetState::Gone {
+            Status::Disconnected
+        } else {
+            g.halted.unwrap_or(Status::Cancelled)
+        };
+        while let Some(key) = g.held.pop_front() {
+            if let Some(slot) = g.slots.get_mut(key) {
+                slot.error.get_or_insert(status);
+            }
+            self.finish(g, key);
+        }
+    }
+
+    /// Turn a slot into its completion and queue it for delivery.
+    pub(super) fn finish(&self, g: &mut PipeInner, key: usize) {
+        let short_not_ok = g.policy.short_packet == ShortPacket::NotOk;
+        let Some(slot) = g.slots.get_mut(key) else {
+            return;
+        };
+        if slot.place == Place::Finished {
+            return;
+        }
+        slot.place = Place::Finished;
+        if let Some(buf) = slot.parked.take() {
+            slot.request.memory.buf = buf;
+        }
+        let (status, bytes) = final_status(slot, short_not_ok);
+        let latency = slot.sent_at.elapsed();
+        tracing::trace!(
+            pipe = self.info.address,
+            request = slot.request.id().0,
+            len = slot.len,
+            bytes,
+            ?status,
+            latency_us = latency.as_micros() as u64,
+            "complete"
+        );
+        let request = std::mem::replace(&mut slot.request, placeholder());
+        slot.done_completion = Some(Completion {
+            status,
+            bytes,
+            request,
+        });
+        g.active = g.active.saturating_sub(1);
+        g.ready.push_back(key);
+    }
+}
+
+fn final_status(slot: &Slot, short_not_ok: bool) -> (Status, usize) {
+    let bytes = slot.done.min(slot.len);
+    if let Some(e) = slot.error {
+        return (e, bytes);
+    }
+    if slot.data_complete && slot.zlp_complete {
+        if slot.done > slot.len {
+            return (Status::Overflow, bytes);
+        }
+        if slot.short && short_not_ok {
+            return (Status::ShortPacket, bytes);
+        }
+        return (Status::Success, bytes);
+    }
+    (slot.cancel.unwrap_or(Status::Cancelled), bytes)
+}
+
+/// An empty request to leave in a slot whose request was moved into its
+/// completion. Built without a heap allocation (a zero-capacity buffer).
+fn placeholder() -> crate::request::Request {
+    crate::request::Request::placeholder()
+}
