@@ -75,6 +75,10 @@ pub enum Error {
     /// setting would pull endpoints out from under them).
     #[error("interface {0} still has open pipes")]
     PipesOpen(u8),
+    /// Interfaces are still claimed (changing the configuration would pull
+    /// them out from under their users).
+    #[error("interfaces are still claimed")]
+    InterfacesClaimed,
     /// The operation needs a pipe with nothing in flight (e.g. reset with
     /// transfers pending); abort or stop the pipe first.
     #[error("{0} requests still in flight on the pipe")]
@@ -95,8 +99,8 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
     /// The operation is not supported on this backend or OS.
-    #[error("not supported: {0}")]
-    Unsupported(&'static str),
+    #[error("not supported")]
+    Unsupported(#[source] BackendError),
     /// Any other OS error, with its cause.
     #[error("USB backend error")]
     Backend(#[source] BackendError),
@@ -113,7 +117,7 @@ impl Error {
             BackendErrorKind::PermissionDenied => Error::PermissionDenied(e),
             BackendErrorKind::Stall => Error::Transfer(Status::Stall),
             BackendErrorKind::TimedOut => Error::TimedOut,
-            BackendErrorKind::Unsupported => Error::Unsupported(e.message),
+            BackendErrorKind::Unsupported => Error::Unsupported(e),
             BackendErrorKind::NotFound | BackendErrorKind::Other => Error::Backend(e),
         }
     }

@@ -373,8 +373,8 @@ impl RoutineDriver {
             self.notify.take();
             let waker = Waker::from(self.clone());
             let mut cx = Context::from_waker(&waker);
+            self.notify.enter();
             let mut g = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-            self.notify.on_lock();
             let done = match g.as_ref() {
                 Some(s) => match s.poll_state(&mut cx) {
                     Poll::Ready(c) => Some(c),
@@ -383,8 +383,8 @@ impl RoutineDriver {
                 None => None,
             };
             let finished = done.is_some().then(|| g.take());
-            self.notify.on_unlock();
             drop(g);
+            self.notify.exit();
             if let Some(c) = done {
                 // Drop the ControlSent (and its state) outside the lock.
                 drop(finished);

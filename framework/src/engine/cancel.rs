@@ -14,7 +14,14 @@ impl PipeShared {
     /// `TimedOut`).
     pub(crate) fn cancel(self: &Arc<Self>, key: usize, gen: u32, reason: Status) -> CancelOutcome {
         let mut g = self.lock();
-        self.cancel_locked(&mut g, key, gen, reason)
+        let outcome = self.cancel_locked(&mut g, key, gen, reason);
+        let deliver = !g.ready.is_empty();
+        drop(g);
+        if deliver {
+            // A held request finished on the spot: deliver it now.
+            self.pump();
+        }
+        outcome
     }
 
     fn cancel_locked(
@@ -63,12 +70,11 @@ impl PipeShared {
     /// Cancel every request sent on the pipe. Returns how many were asked.
     pub(crate) fn cancel_everything(self: &Arc<Self>, reason: Status) -> usize {
         let mut g = self.lock();
-        let targets: heapless::Vec<(usize, u32), 256> = g
+        let targets: Vec<(usize, u32)> = g
             .slots
             .iter()
             .filter(|(_, s)| s.place != Place::Finished && s.cancel.is_none())
             .map(|(k, s)| (k, s.gen))
-            .take(256)
             .collect();
         let mut n = 0;
         for (k, gen) in targets {
@@ -76,6 +82,8 @@ impl PipeShared {
                 n += 1;
             }
         }
+        drop(g);
+        self.pump();
         n
     }
 
@@ -223,7 +231,7 @@ impl PipeShared {
         if gone {
             self.device.mark_gone();
             g.target = TargetState::Gone;
-            let keys: heapless::Vec<usize, 256> = g.ready.iter().copied().take(256).collect();
+            let keys: Vec<usize> = g.ready.iter().copied().collect();
             for k in keys {
                 if let Some(c) = g.slots.get_mut(k).and_then(|s| s.done_completion.as_mut()) {
                     if c.status == Status::Fault {

@@ -176,8 +176,12 @@ pub(crate) struct PipeInner {
     /// The status that halted the pipe, until `reset`.
     halted: Option<Status>,
     slots: Slab<Slot>,
-    /// Slots not yet finished (sent and not completed).
+    /// Requests sent whose completion has not been delivered yet (routine
+    /// returned, or stored for its future/thread).
     active: usize,
+    /// Set when the last pipe handle is dropped with requests still in
+    /// flight: the engine keeps itself alive until they are delivered.
+    keepalive: Option<Arc<PipeShared>>,
     fifo: VecDeque<Seg>,
     held: VecDeque<usize>,
     resubmit: VecDeque<usize>,
@@ -243,8 +247,8 @@ impl std::ops::DerefMut for Guard<'_> {
 
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
-        self.pipe.notify.on_unlock();
         drop(self.inner.take());
+        self.pipe.notify.exit();
         if self.pipe.notify.take() {
             self.pipe.pump();
         }
@@ -270,6 +274,7 @@ impl PipeShared {
                 halted: None,
                 slots: Slab::with_capacity(cap),
                 active: 0,
+                keepalive: None,
                 fifo: VecDeque::with_capacity(cap * 2),
                 held: VecDeque::with_capacity(cap),
                 resubmit: VecDeque::with_capacity(cap),
@@ -288,8 +293,8 @@ impl PipeShared {
 
     /// Take the engine lock.
     pub(crate) fn lock<'a>(self: &'a Arc<Self>) -> Guard<'a> {
+        self.notify.enter();
         let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        self.notify.on_lock();
         Guard {
             pipe: self,
             inner: Some(g),
@@ -303,64 +308,74 @@ impl PipeShared {
     pub(crate) fn pump(self: &Arc<Self>) {
         loop {
             self.notify.take();
-            let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-            self.notify.on_lock();
+            let mut g = self.lock_raw();
             self.reap_all(&mut g);
             if g.dispatching {
-                self.notify.on_unlock();
                 drop(g);
+                self.notify.exit();
                 if self.notify.take() {
                     continue;
                 }
                 return;
             }
             g.dispatching = true;
-            loop {
-                if g.classifying {
-                    break;
-                }
+            while !g.classifying {
                 let Some(key) = g.ready.pop_front() else {
                     break;
                 };
-                match self.deliver(&mut g, key) {
+                let delivery = self.deliver(&mut g, key);
+                // Run what the delivery needs outside the lock.
+                drop(g);
+                self.notify.exit();
+                let routine_ran = match delivery {
                     Delivery::Call(routine, completion) => {
-                        self.notify.on_unlock();
-                        drop(g);
                         routine(completion);
-                        g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-                        self.notify.on_lock();
-                        self.reap_all(&mut g);
+                        true
                     }
                     Delivery::Wake(w) => {
-                        self.notify.on_unlock();
-                        drop(g);
                         w.wake();
-                        g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-                        self.notify.on_lock();
+                        false
                     }
-                    Delivery::Unpark(t) => t.unpark(),
+                    Delivery::Unpark(t) => {
+                        t.unpark();
+                        false
+                    }
                     Delivery::Drop(c) => {
-                        self.notify.on_unlock();
-                        drop(g);
                         drop(c);
-                        g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-                        self.notify.on_lock();
+                        true
                     }
-                    Delivery::None => {}
+                    Delivery::None => false,
+                };
+                g = self.lock_raw();
+                if routine_ran {
+                    g.active = g.active.saturating_sub(1);
                 }
+                self.reap_all(&mut g);
             }
             g.dispatching = false;
             if g.active == 0 {
-                for t in g.idle_waiters.drain(..) {
+                if let Some(t) = g.idle_waiters.pop() {
                     t.unpark();
+                    for t in g.idle_waiters.drain(..) {
+                        t.unpark();
+                    }
                 }
+                // The last pipe handle is gone and everything was delivered.
+                g.keepalive = None;
             }
-            self.notify.on_unlock();
             drop(g);
+            self.notify.exit();
             if !self.notify.take() {
                 return;
             }
         }
+    }
+
+    /// The lock without the release-time pump (the pump loop answers
+    /// notifications itself).
+    fn lock_raw(&self) -> MutexGuard<'_, PipeInner> {
+        self.notify.enter();
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Hand a finished slot's completion to its waiter.
@@ -384,11 +399,13 @@ impl PipeShared {
             Waiter::Future(w) => {
                 slot.done_completion = Some(completion);
                 slot.waiter = Waiter::Future(None);
+                g.active = g.active.saturating_sub(1);
                 w.map(Delivery::Wake).unwrap_or(Delivery::None)
             }
             Waiter::Thread(t) => {
                 slot.done_completion = Some(completion);
                 slot.waiter = Waiter::Thread(None);
+                g.active = g.active.saturating_sub(1);
                 t.map(Delivery::Unpark).unwrap_or(Delivery::None)
             }
         }
@@ -397,6 +414,17 @@ impl PipeShared {
     /// Requests sent and not yet completed.
     pub(crate) fn active(self: &Arc<Self>) -> usize {
         self.lock().active
+    }
+
+    /// The last pipe handle is gone: cancel what is in flight and keep the
+    /// engine alive until every completion has been delivered (routines
+    /// run, pooled requests go home).
+    pub(crate) fn release(self: &Arc<Self>) {
+        self.cancel_everything(Status::Cancelled);
+        let mut g = self.lock();
+        if g.active > 0 {
+            g.keepalive = Some(self.clone());
+        }
     }
 
     /// A buffer from the backend's allocator (zero-copy where possible).
@@ -420,3 +448,8 @@ enum Delivery {
     Drop(Completion),
     None,
 }
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;

@@ -15,30 +15,35 @@ impl PipeShared {
     /// Reap every finished backend transfer, in order.
     pub(super) fn reap_all(self: &Arc<Self>, g: &mut PipeInner) {
         let mut cx = Context::from_waker(&self.waker);
-        while !g.fifo.is_empty() {
-            let c = match g.ep.poll_next_complete(&mut cx) {
-                Poll::Ready(c) => c,
-                Poll::Pending => break,
-            };
-            let Some(seg) = g.fifo.pop_front() else {
-                break;
-            };
-            self.reap_one(g, seg, c);
-        }
-        if g.phase == Phase::Draining && g.fifo.is_empty() {
-            self.end_drain(g);
+        loop {
+            // Polling also (re)registers the waker with the backend, so it is
+            // done after every submission even when nothing has finished.
+            while !g.fifo.is_empty() {
+                let c = match g.ep.poll_next_complete(&mut cx) {
+                    Poll::Ready(c) => c,
+                    Poll::Pending => break,
+                };
+                let Some(seg) = g.fifo.pop_front() else {
+                    break;
+                };
+                self.reap_one(g, seg, c);
+            }
+            if g.phase == Phase::Draining && g.fifo.is_empty() {
+                self.end_drain(g);
+                continue;
+            }
+            break;
         }
     }
 
     fn reap_one(self: &Arc<Self>, g: &mut PipeInner, seg: Seg, c: RawCompletion) {
         let dir = self.info.direction;
         let mps = self.info.max_packet_size.max(1);
-        let short_policy = g.policy.short_packet;
         let Some(slot) = g.slots.get_mut(seg.key) else {
             return;
         };
         slot.segs = slot.segs.saturating_sub(1);
-        let actual = c.actual_len.min(seg.len.max(c.actual_len));
+        let actual = c.actual_len;
         match seg.kind {
             SegKind::Data => {
                 slot.done = actual;
@@ -75,7 +80,9 @@ impl PipeShared {
             Err(RawStatus::Cancelled) => {
                 let data_seg = seg.kind != SegKind::Zlp;
                 if data_seg {
-                    let all_moved = slot.done >= slot.submit_len;
+                    // A zero-length OUT (an explicit ZLP) that was cancelled
+                    // was not sent.
+                    let all_moved = slot.submit_len > 0 && slot.done >= slot.submit_len;
                     // An IN segment that stopped mid-packet ended on a short
                     // packet before the cancel reached it.
                     let short_end = dir == Direction::In && actual % mps != 0;
@@ -91,6 +98,13 @@ impl PipeShared {
                     if slot.place != Place::Resubmit {
                         slot.place = Place::Resubmit;
                         g.resubmit.push_back(seg.key);
+                    }
+                    if g.phase == Phase::Running {
+                        // Cancelled by the OS, not by us (a port reset, for
+                        // instance): drain everything so the remainder goes
+                        // back in order.
+                        g.phase = Phase::Draining;
+                        g.ep.cancel_all();
                     }
                 }
             }
@@ -123,7 +137,6 @@ impl PipeShared {
             None => return,
         };
         if slot.segs == 0 && slot.place != Place::Resubmit {
-            let _ = short_policy;
             self.finish(g, seg.key);
         }
         // After an error that halts the pipe or loses the device, requests
@@ -141,8 +154,17 @@ impl PipeShared {
             let Some(slot) = g.slots.get_mut(key) else {
                 continue;
             };
-            let blocked = g.halted.is_some() || g.target == super::TargetState::Gone;
-            if slot.cancel.is_some() || blocked {
+            let blocked = if g.target == super::TargetState::Gone {
+                Some(Status::Disconnected)
+            } else {
+                g.halted
+            };
+            if slot.cancel.is_some() || blocked.is_some() {
+                // A request nobody cancelled that cannot go on ends with the
+                // pipe's status, never with a `Cancelled` it did not ask for.
+                if slot.cancel.is_none() {
+                    slot.error = blocked;
+                }
                 slot.place = Place::Backend;
                 self.finish(g, key);
             } else {
@@ -207,7 +229,6 @@ impl PipeShared {
             bytes,
             request,
         });
-        g.active = g.active.saturating_sub(1);
         g.ready.push_back(key);
     }
 }

@@ -153,6 +153,7 @@ impl PipeShared {
         if let Some(d) = deadline {
             self.arm(&mut g, d);
         }
+        self.reap_all(&mut g);
         Ok((key, gen))
     }
 

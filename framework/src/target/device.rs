@@ -82,15 +82,14 @@ impl Device {
     /// KMDF: `WdfUsbTargetDeviceSelectConfig`.
     ///
     /// # Errors
-    /// [`Error::NoSuchConfiguration`], [`Error::PipesOpen`] when interfaces
-    /// are claimed, [`Error::Disconnected`], or the OS error.
+    /// [`Error::NoSuchConfiguration`], [`Error::InterfacesClaimed`], [`Error::Disconnected`], or the OS error.
     pub fn select_configuration(&self, value: u8) -> Result<(), Error> {
         self.check_connected()?;
         if value != 0 && self.configuration(value).is_none() {
             return Err(Error::NoSuchConfiguration(value));
         }
         if *self.claimed.lock().unwrap_or_else(|e| e.into_inner()) != 0 {
-            return Err(Error::PipesOpen(0));
+            return Err(Error::InterfacesClaimed);
         }
         self.core
             .backend

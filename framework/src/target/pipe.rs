@@ -92,23 +92,24 @@ pub struct Pipe<T: PipeType, D: PipeDirection> {
     _t: PhantomData<fn() -> (T, D)>,
 }
 
-/// Keeps the interface's open-pipe bit set while any clone lives.
+/// Keeps the interface's open-pipe bit set while any clone lives; when
+/// the last one goes, cancels what is in flight (the engine keeps itself
+/// alive until those completions are delivered).
 struct PipeClaim {
     iface: Arc<InterfaceShared>,
     bit: u32,
-    pipe: std::sync::Weak<PipeShared>,
+    pipe: Arc<PipeShared>,
 }
 
 impl Drop for PipeClaim {
     fn drop(&mut self) {
-        if let Some(p) = self.pipe.upgrade() {
-            p.cancel_everything(Status::Cancelled);
-        }
-        *self
+        self.pipe.release();
+        let mut open = self
             .iface
             .open_pipes
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) &= !self.bit;
+            .unwrap_or_else(|e| e.into_inner());
+        *open &= !self.bit;
     }
 }
 
@@ -152,7 +153,7 @@ impl<T: PipeType, D: PipeDirection> Pipe<T, D> {
             _claim: Arc::new(PipeClaim {
                 iface: iface.shared.clone(),
                 bit: pipe_bit(ep.address),
-                pipe: Arc::downgrade(&shared),
+                pipe: shared.clone(),
             }),
             shared,
             info,
