@@ -8,7 +8,11 @@ use super::*;
 
 /// Run every parser on `bytes`; none may panic.
 fn parse_all(bytes: &[u8]) {
-    let _ = ConfigurationDescriptor::parse(bytes);
+    let strict = ConfigurationDescriptor::parse(bytes);
+    let lenient = ConfigurationDescriptor::parse_lenient(bytes);
+    if strict.is_ok() {
+        assert_eq!(lenient, strict);
+    }
     let _ = ConfigurationDescriptor::total_length(bytes);
     let _ = DeviceDescriptor::parse(bytes);
     let _ = DeviceQualifierDescriptor::parse(bytes);
