@@ -120,7 +120,8 @@ impl EndpointDescriptor {
     /// Size of a standard endpoint descriptor.
     pub const LEN: usize = 7;
 
-    /// An endpoint with the given address, attributes, packet size and interval.
+    /// An endpoint with the given address, transfer type, packet size (masked to 11 bits) and
+    /// interval; no additional transactions, companion or extra descriptors.
     pub fn new(
         address: u8,
         transfer_type: TransferType,

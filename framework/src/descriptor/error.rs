@@ -115,6 +115,26 @@ pub enum Anomaly {
         /// Where the companion descriptor starts.
         offset: usize,
     },
+    /// `wTotalLength` was larger than the data; what was there was parsed (lenient parse
+    /// only; a strict parse fails with [`DescriptorError::TotalLengthMismatch`]).
+    ShortData {
+        /// The `wTotalLength` field.
+        declared: usize,
+        /// Bytes in the data.
+        available: usize,
+    },
+    /// Bad framing (a `bLength` of 0 or 1, or a descriptor running past the end) stopped the
+    /// parse; the descriptors before it were kept (lenient parse only).
+    StoppedEarly {
+        /// The framing error.
+        error: DescriptorError,
+    },
+    /// A descriptor too short for its type was kept raw instead of parsed (lenient parse
+    /// only).
+    SkippedDescriptor {
+        /// Why it could not be parsed.
+        error: DescriptorError,
+    },
     /// `bNumDeviceCaps` of a BOS descriptor differs from the capabilities found.
     CapabilityCountMismatch {
         /// The `bNumDeviceCaps` field.

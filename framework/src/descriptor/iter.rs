@@ -141,14 +141,9 @@ impl RawOwned {
         Ok(self.to_bytes())
     }
 
-    /// The `bLength` this descriptor has when written.
-    pub fn len(&self) -> usize {
+    /// The `bLength` this descriptor has when written (`body.len() + 2`).
+    pub fn descriptor_len(&self) -> usize {
         self.body.len() + 2
-    }
-
-    /// Always false: a descriptor has at least its header. Here for clippy's `len` convention.
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 
@@ -168,7 +163,7 @@ impl RawOwned {
 /// assert!(it.next().is_none());
 /// # Ok::<(), DescriptorError>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Descriptors<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -344,7 +339,7 @@ mod tests {
     fn raw_owned_round_trip() {
         let raw = RawOwned::new(0x24, vec![6, 0, 1]);
         assert_eq!(raw.to_bytes(), vec![5, 0x24, 6, 0, 1]);
-        assert_eq!(raw.len(), 5);
+        assert_eq!(raw.descriptor_len(), 5);
         let view = RawDescriptor::new(&raw.to_bytes(), 0)
             .unwrap()
             .to_raw_owned();

@@ -13,7 +13,7 @@
 //! |---|---|---|
 //! | any run of descriptors | [`Descriptors::new`] | checked [`RawDescriptor`] views |
 //! | device descriptor (18 bytes) | [`DeviceDescriptor::parse`] | vendor/product IDs, class, … |
-//! | configuration descriptor (`wTotalLength` bytes) | [`ConfigurationDescriptor::parse`] | interfaces → alternate settings → endpoints |
+//! | configuration descriptor (`wTotalLength` bytes) | [`ConfigurationDescriptor::parse`] (or [`parse_lenient`](ConfigurationDescriptor::parse_lenient) for damaged ones) | interfaces → alternate settings → endpoints |
 //! | BOS descriptor | [`BosDescriptor::parse`] | device capabilities (LPM, SuperSpeed, …) |
 //! | string descriptor | [`parse_string`], [`parse_language_ids`] | `String`, LANGIDs |
 //! | HID class descriptor (0x21) | [`HidDescriptor::parse`] | report descriptor length |
@@ -39,17 +39,22 @@
 //! # Ok::<(), usbdf::descriptor::DescriptorError>(())
 //! ```
 //!
+//! Descriptors that nusb hands out parse the same way, e.g.
+//! `ConfigurationDescriptor::parse(nusb_config.as_bytes())`.
+//!
 //! # Leniency
 //!
 //! Real devices get some fields wrong. Parsers reject what makes the bytes unreadable (a
 //! `bLength` of 0 or 1, a descriptor that runs past the data, a `wTotalLength` larger than the
 //! data) and tolerate what does not: a wrong `bNumInterfaces`, `bNumEndpoints` or
 //! `bNumDeviceCaps`, or a descriptor in an unexpected place, is recorded as an [`Anomaly`] on the
-//! parsed value. Each parser documents its own rules.
+//! parsed value. [`ConfigurationDescriptor::parse_lenient`] goes further and salvages what it
+//! can from damaged bytes, as Linux does. Each parser documents its own rules.
 
 mod bos;
 mod builder;
 mod config;
+mod config_parse;
 mod device;
 mod endpoint;
 mod error;
@@ -136,3 +141,8 @@ pub mod class {
     /// Vendor specific.
     pub const VENDOR_SPECIFIC: u8 = 0xFF;
 }
+
+static_assertions::assert_impl_all!(ConfigurationDescriptor: Send, Sync);
+static_assertions::assert_impl_all!(BosDescriptor: Send, Sync);
+static_assertions::assert_impl_all!(DescriptorError: Send, Sync, std::error::Error);
+static_assertions::assert_impl_all!(Descriptors<'static>: Send, Sync);
