@@ -116,7 +116,11 @@ pub fn find_gadget(gadget: &Gadget) -> io::Result<Option<DeviceInfo>> {
 ///
 /// # Errors
 /// `TimedOut` if it has not appeared within `timeout`; enumeration errors.
-pub fn wait_for_device(vendor_id: u16, product_id: u16, timeout: Duration) -> io::Result<DeviceInfo> {
+pub fn wait_for_device(
+    vendor_id: u16,
+    product_id: u16,
+    timeout: Duration,
+) -> io::Result<DeviceInfo> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(device) = find_device(vendor_id, product_id)? {
@@ -200,7 +204,11 @@ pub fn read_exact_timeout(file: &mut File, buf: &mut [u8], timeout: Duration) ->
                 format!("got {filled} of {} bytes within {timeout:?}", buf.len()),
             ));
         }
-        let mut pollfd = libc::pollfd { fd: file.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pollfd = libc::pollfd {
+            fd: file.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         let ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
         // SAFETY: one valid pollfd.
         if unsafe { libc::poll(&mut pollfd, 1, ms) } < 0 {
@@ -217,7 +225,8 @@ pub fn read_exact_timeout(file: &mut File, buf: &mut [u8], timeout: Duration) ->
 /// parameters; already loaded is fine.
 pub fn load_module(module: &Module) -> io::Result<()> {
     let path = Path::new(MODULE_DIR).join(format!("{}.ko", module.file));
-    let file = File::open(&path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let file = File::open(&path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     let params = CString::new(module.params).map_err(io::Error::other)?;
     // SAFETY: a valid fd and a NUL-terminated parameter string.
     let rc = unsafe { libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), params.as_ptr(), 0) };

@@ -17,7 +17,12 @@ const HOTPLUG_TIMEOUT: Duration = Duration::from_secs(10);
 fn open(gadget: &Gadget) -> nusb::Device {
     let info = vm::find_gadget(gadget)
         .expect("list devices")
-        .unwrap_or_else(|| panic!("{} ({:04x}:{:04x}) is not enumerated", gadget.name, gadget.vendor_id, gadget.product_id));
+        .unwrap_or_else(|| {
+            panic!(
+                "{} ({:04x}:{:04x}) is not enumerated",
+                gadget.name, gadget.vendor_id, gadget.product_id
+            )
+        });
     info.open().wait().expect("open the gadget")
 }
 
@@ -27,7 +32,12 @@ fn bulk_endpoint(interface: &Interface, direction: Direction) -> (u8, usize) {
     let endpoint = descriptor
         .endpoints()
         .find(|ep| ep.transfer_type() == TransferType::Bulk && ep.direction() == direction)
-        .unwrap_or_else(|| panic!("interface {} has no bulk {direction:?} endpoint", interface.interface_number()));
+        .unwrap_or_else(|| {
+            panic!(
+                "interface {} has no bulk {direction:?} endpoint",
+                interface.interface_number()
+            )
+        });
     (endpoint.address(), endpoint.max_packet_size())
 }
 
@@ -38,7 +48,10 @@ fn all_gadgets_are_enumerated() {
         let info = vm::find_gadget(gadget)
             .expect("list devices")
             .unwrap_or_else(|| panic!("{} is not enumerated", gadget.name));
-        assert_eq!((info.vendor_id(), info.product_id()), (gadget.vendor_id, gadget.product_id));
+        assert_eq!(
+            (info.vendor_id(), info.product_id()),
+            (gadget.vendor_id, gadget.product_id)
+        );
         assert_eq!(info.manufacturer_string(), Some(gadget.manufacturer));
         assert_eq!(info.product_string(), Some(gadget.product));
         assert_eq!(info.class(), gadget.device_class[0], "{}", gadget.name);
@@ -48,7 +61,9 @@ fn all_gadgets_are_enumerated() {
 #[test]
 fn loopback_echoes_a_full_buffer() {
     vm::require_vm();
-    let vm::Function::Loopback { bulk_buflen, .. } = LOOPBACK.function else { unreachable!() };
+    let vm::Function::Loopback { bulk_buflen, .. } = LOOPBACK.function else {
+        unreachable!()
+    };
     let len = bulk_buflen as usize;
     let device = open(&LOOPBACK);
     let interface = device.claim_interface(0).wait().expect("claim interface 0");
@@ -56,7 +71,11 @@ fn loopback_echoes_a_full_buffer() {
     let (in_addr, max_packet) = bulk_endpoint(&interface, Direction::In);
     let mut out = interface.endpoint::<Bulk, Out>(out_addr).expect("bulk OUT");
     let mut inp = interface.endpoint::<Bulk, In>(in_addr).expect("bulk IN");
-    assert_eq!(len % max_packet, 0, "the test assumes bulk_buflen is whole packets");
+    assert_eq!(
+        len % max_packet,
+        0,
+        "the test assumes bulk_buflen is whole packets"
+    );
 
     // Exactly one gadget buffer: the gadget's OUT request completes full and is echoed.
     let pattern: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
@@ -69,7 +88,10 @@ fn loopback_echoes_a_full_buffer() {
     let received = inp.transfer_blocking(Buffer::new(len), TIMEOUT);
     received.status.expect("bulk IN");
     assert_eq!(received.actual_len, len);
-    assert!(received.buffer[..] == pattern[..], "the echo differs from what was sent");
+    assert!(
+        received.buffer[..] == pattern[..],
+        "the echo differs from what was sent"
+    );
 }
 
 #[test]
@@ -85,14 +107,19 @@ fn acm_bulk_out_arrives_on_the_gadget_tty() {
         .find(|alt| alt.class() == 0x0a)
         .expect("a CDC data interface")
         .interface_number();
-    let interface = device.claim_interface(data_interface).wait().expect("claim the data interface");
+    let interface = device
+        .claim_interface(data_interface)
+        .wait()
+        .expect("claim the data interface");
     let (out_addr, _) = bulk_endpoint(&interface, Direction::Out);
     let mut out = interface.endpoint::<Bulk, Out>(out_addr).expect("bulk OUT");
 
     let message: Vec<u8> = b"usbdf over CDC-ACM: \x00\x01\x7f\xfe\xff\r\n".to_vec();
     let mut buffer = Buffer::new(message.len());
     buffer.extend_from_slice(&message);
-    out.transfer_blocking(buffer, TIMEOUT).status.expect("bulk OUT");
+    out.transfer_blocking(buffer, TIMEOUT)
+        .status
+        .expect("bulk OUT");
 
     let mut received = vec![0; message.len()];
     vm::read_exact_timeout(&mut tty, &mut received, TIMEOUT).expect("read the gadget tty");
@@ -103,16 +130,23 @@ fn acm_bulk_out_arrives_on_the_gadget_tty() {
 fn loopback_unbind_and_rebind_is_seen_by_nusb() {
     vm::require_vm();
     let (vid, pid) = (LOOPBACK.vendor_id, LOOPBACK.product_id);
-    assert!(vm::find_gadget(&LOOPBACK).expect("list").is_some(), "loopback present before the test");
+    assert!(
+        vm::find_gadget(&LOOPBACK).expect("list").is_some(),
+        "loopback present before the test"
+    );
 
     let unbound = vm::Unbound::new(&LOOPBACK).expect("unbind loopback");
     vm::wait_for_removal(vid, pid, HOTPLUG_TIMEOUT).expect("loopback disappears after unbind");
     assert!(!vm::is_bound(&LOOPBACK).expect("read UDC"));
 
     unbound.rebind().expect("rebind loopback");
-    let info = vm::wait_for_device(vid, pid, HOTPLUG_TIMEOUT).expect("loopback reappears after rebind");
+    let info =
+        vm::wait_for_device(vid, pid, HOTPLUG_TIMEOUT).expect("loopback reappears after rebind");
     assert_eq!(info.serial_number(), Some(LOOPBACK.serial));
     // The new device works: it can be opened and claimed.
     let device = info.open().wait().expect("open the re-enumerated loopback");
-    device.claim_interface(0).wait().expect("claim interface 0 after rebind");
+    device
+        .claim_interface(0)
+        .wait()
+        .expect("claim interface 0 after rebind");
 }

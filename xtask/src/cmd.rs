@@ -25,7 +25,9 @@ pub fn display(cmd: &Command) -> String {
 
 /// Run `cmd` with inherited stdio; fail unless it exits 0.
 pub fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().map_err(|e| format!("cannot run `{}`: {e}", display(cmd)))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run `{}`: {e}", display(cmd)))?;
     if !status.success() {
         bail!("`{}` failed: {status}", display(cmd));
     }
@@ -52,17 +54,23 @@ pub fn output(cmd: &mut Command) -> Result<String> {
 /// Find an executable on `PATH`.
 pub fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| is_executable(p))
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
 }
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// The workspace root (xtask lives one level below it).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent")
+        .to_path_buf()
 }
 
 /// Cargo's target directory for this workspace.

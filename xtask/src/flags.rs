@@ -72,7 +72,12 @@ pub enum Gadgets {
 impl Gadgets {
     /// Parse the arguments after `gadgets`.
     pub fn parse(args: &[String]) -> Result<Gadgets> {
-        match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        match args
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
             ["--print"] | ["print"] => Ok(Gadgets::Print),
             ["up"] => Ok(Gadgets::Up),
             ["down"] => Ok(Gadgets::Down),

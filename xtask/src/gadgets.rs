@@ -27,20 +27,29 @@ pub fn run(args: &[String]) -> Result<()> {
 fn modprobe_lines() -> Vec<String> {
     BOOT_MODULES
         .iter()
-        .map(|m| format!("modprobe {} {}", m.file, m.params).trim_end().to_string())
+        .map(|m| {
+            format!("modprobe {} {}", m.file, m.params)
+                .trim_end()
+                .to_string()
+        })
         .collect()
 }
 
 /// The whole bring-up as a shell script.
 fn script() -> String {
-    let mut out = String::from("# usbdf VM gadgets: what the guest agent does (it uses insmod, in this order)\n");
+    let mut out = String::from(
+        "# usbdf VM gadgets: what the guest agent does (it uses insmod, in this order)\n",
+    );
     for line in modprobe_lines() {
         out.push_str(&line);
         out.push('\n');
     }
     out.push_str("mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config\n");
     for gadget in &GADGETS {
-        out.push_str(&format!("# {} {:04x}:{:04x} on {}\n", gadget.name, gadget.vendor_id, gadget.product_id, gadget.udc));
+        out.push_str(&format!(
+            "# {} {:04x}:{:04x} on {}\n",
+            gadget.name, gadget.vendor_id, gadget.product_id, gadget.udc
+        ));
         for step in configfs::create(gadget) {
             out.push_str(&format!("{step}\n"));
         }
@@ -55,7 +64,9 @@ fn up() -> Result<()> {
     }
     for module in BOOT_MODULES {
         let mut modprobe = Command::new("modprobe");
-        modprobe.arg(module.file).args(module.params.split_whitespace());
+        modprobe
+            .arg(module.file)
+            .args(module.params.split_whitespace());
         cmd::run(&mut modprobe)?;
     }
     if !Path::new(CONFIGFS_GADGETS).exists() {
@@ -66,7 +77,10 @@ fn up() -> Result<()> {
             step.apply()?;
         }
         configfs::bind(gadget).apply()?;
-        eprintln!("{} {:04x}:{:04x} bound to {}", gadget.name, gadget.vendor_id, gadget.product_id, gadget.udc);
+        eprintln!(
+            "{} {:04x}:{:04x} bound to {}",
+            gadget.name, gadget.vendor_id, gadget.product_id, gadget.udc
+        );
     }
     Ok(())
 }

@@ -27,7 +27,11 @@ fn main() -> ExitCode {
         Some("gadgets") => gadgets::run(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             eprint!("{}", flags::USAGE);
-            return if args.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if args.is_empty() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
         Some(other) => Err(format!("unknown task `{other}`\n\n{}", flags::USAGE).into()),
     };

@@ -29,16 +29,43 @@ fn host_steps() -> Vec<Step> {
     let mut doc = cargo(&["doc", "--workspace", "--no-deps"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     vec![
-        Step { title: "format", command: cargo(&["fmt", "--all", "--check"]) },
-        Step { title: "clippy", command: cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]) },
+        Step {
+            title: "format",
+            command: cargo(&["fmt", "--all", "--check"]),
+        },
+        Step {
+            title: "clippy",
+            command: cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        },
         Step {
             title: "clippy (VM tests)",
             command: cargo(&[
-                "clippy", "-p", "usbdf-tests", "--features", "vm", "--all-targets", "--", "-D", "warnings",
+                "clippy",
+                "-p",
+                "usbdf-tests",
+                "--features",
+                "vm",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
             ]),
         },
-        Step { title: "doc", command: doc },
-        Step { title: "test", command: cargo(&["test", "--workspace"]) },
+        Step {
+            title: "doc",
+            command: doc,
+        },
+        Step {
+            title: "test",
+            command: cargo(&["test", "--workspace"]),
+        },
     ]
 }
 
@@ -46,21 +73,37 @@ fn host_steps() -> Vec<Step> {
 pub fn run(args: &[String]) -> Result<()> {
     let flags = flags::Test::parse(args)?;
     let started = Instant::now();
-    let mut steps = if flags.vm_only { Vec::new() } else { host_steps() };
+    let mut steps = if flags.vm_only {
+        Vec::new()
+    } else {
+        host_steps()
+    };
     let total = steps.len() + usize::from(!flags.no_vm);
 
     for (i, step) in steps.iter_mut().enumerate() {
-        eprintln!("==> [{}/{total}] {}: {}", i + 1, step.title, cmd::display(&step.command));
+        eprintln!(
+            "==> [{}/{total}] {}: {}",
+            i + 1,
+            step.title,
+            cmd::display(&step.command)
+        );
         let t = Instant::now();
         let result = cmd::run(&mut step.command);
-        eprintln!("    {} in {:.1} s", if result.is_ok() { "ok" } else { "FAILED" }, t.elapsed().as_secs_f64());
+        eprintln!(
+            "    {} in {:.1} s",
+            if result.is_ok() { "ok" } else { "FAILED" },
+            t.elapsed().as_secs_f64()
+        );
         result?;
     }
 
     if !flags.no_vm {
         eprintln!("==> [{total}/{total}] VM suite (real gadgets on dummy_hcd in qemu)");
         let t = Instant::now();
-        let summary = vm::run(&vm::Options { keep_console: flags.keep_console.clone(), test_args: flags.test_args })?;
+        let summary = vm::run(&vm::Options {
+            keep_console: flags.keep_console.clone(),
+            test_args: flags.test_args,
+        })?;
         let secs = t.elapsed().as_secs_f64();
         if let Some(ready) = summary.ready_after {
             eprintln!("    boot to gadgets ready: {:.1} s", ready.as_secs_f64());
@@ -76,6 +119,9 @@ pub fn run(args: &[String]) -> Result<()> {
             bail!("the VM suite failed");
         }
     }
-    eprintln!("all steps passed in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "all steps passed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -35,7 +35,10 @@ pub const BOOT_MODULES: &[Module] = &[
     Module::new("usb-common"),
     Module::new("usbcore"),
     Module::new("udc-core"),
-    Module { file: "dummy_hcd", params: "num=4" },
+    Module {
+        file: "dummy_hcd",
+        params: "num=4",
+    },
     Module::new("libcomposite"),
     Module::new("usb_f_ss_lb"),
     Module::new("u_serial"),
@@ -128,7 +131,10 @@ impl Function {
     pub fn attributes(&self) -> Vec<(&'static str, Vec<u8>)> {
         let text = |v: &dyn std::fmt::Display| v.to_string().into_bytes();
         match *self {
-            Function::SourceSink { pattern, bulk_buflen } => vec![
+            Function::SourceSink {
+                pattern,
+                bulk_buflen,
+            } => vec![
                 ("pattern", text(&pattern)),
                 ("bulk_buflen", text(&bulk_buflen)),
             ],
@@ -136,7 +142,12 @@ impl Function {
                 vec![("qlen", text(&qlen)), ("bulk_buflen", text(&bulk_buflen))]
             }
             Function::Acm => Vec::new(),
-            Function::Hid { protocol, subclass, report_length, report_desc } => vec![
+            Function::Hid {
+                protocol,
+                subclass,
+                report_length,
+                report_desc,
+            } => vec![
                 ("protocol", text(&protocol)),
                 ("subclass", text(&subclass)),
                 ("report_length", text(&report_length)),
@@ -157,7 +168,10 @@ pub const SOURCE_SINK: Gadget = Gadget {
     manufacturer: "usbdf",
     product: "usbdf SourceSink",
     serial: "usbdf-ss",
-    function: Function::SourceSink { pattern: 1, bulk_buflen: 4096 },
+    function: Function::SourceSink {
+        pattern: 1,
+        bulk_buflen: 4096,
+    },
 };
 
 /// Loopback: bulk OUT data comes back on bulk IN. No driver of the Debian 6.1 kernel lists
@@ -171,7 +185,10 @@ pub const LOOPBACK: Gadget = Gadget {
     manufacturer: "usbdf",
     product: "usbdf Loopback",
     serial: "usbdf-lb",
-    function: Function::Loopback { qlen: 32, bulk_buflen: 4096 },
+    function: Function::Loopback {
+        qlen: 32,
+        bulk_buflen: 4096,
+    },
 };
 
 /// CDC-ACM serial: `0525:a4a7` (the Linux serial gadget's CDC-ACM ID).

@@ -47,12 +47,17 @@ fn run() -> Result<()> {
 
     say(&Event::Phase("loading kernel modules".into()));
     for module in BOOT_MODULES {
-        load_module(&Path::new(MODULE_DIR).join(format!("{}.ko", module.file)), module.params)?;
+        load_module(
+            &Path::new(MODULE_DIR).join(format!("{}.ko", module.file)),
+            module.params,
+        )?;
     }
     mount("configfs", "/sys/kernel/config", "configfs")?;
 
     say(&Event::Phase("starting systemd-udevd".into()));
-    let status = Command::new("/lib/systemd/systemd-udevd").arg("--daemon").status()?;
+    let status = Command::new("/lib/systemd/systemd-udevd")
+        .arg("--daemon")
+        .status()?;
     if !status.success() {
         bail!("systemd-udevd --daemon: {status}");
     }
@@ -88,7 +93,15 @@ fn mount(source: &str, target: &str, fstype: &str) -> Result<()> {
     let c = |s: &str| CString::new(s).expect("no NUL");
     let (source, target_c, fstype) = (c(source), c(target), c(fstype));
     // SAFETY: valid NUL-terminated strings; no data argument.
-    let rc = unsafe { libc::mount(source.as_ptr(), target_c.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+    let rc = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            target_c.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
     if rc != 0 {
         bail!("mount {target}: {}", std::io::Error::last_os_error());
     }
@@ -119,21 +132,29 @@ fn wait_enumerated(gadgets: &[Gadget]) -> Result<()> {
         }
         if Instant::now() > deadline {
             let names: Vec<&str> = missing.iter().map(|g| g.name).collect();
-            bail!("gadgets not enumerated after {ENUMERATION_DEADLINE:?}: {}", names.join(", "));
+            bail!(
+                "gadgets not enumerated after {ENUMERATION_DEADLINE:?}: {}",
+                names.join(", ")
+            );
         }
         std::thread::sleep(Duration::from_millis(10));
     }
 }
 
 fn enumerated(gadget: &Gadget) -> bool {
-    let Ok(entries) = fs::read_dir("/sys/bus/usb/devices") else { return false };
-    let read = |dir: &Path, file: &str| fs::read_to_string(dir.join(file)).map(|s| s.trim().to_string());
+    let Ok(entries) = fs::read_dir("/sys/bus/usb/devices") else {
+        return false;
+    };
+    let read =
+        |dir: &Path, file: &str| fs::read_to_string(dir.join(file)).map(|s| s.trim().to_string());
     entries.filter_map(|e| e.ok()).any(|entry| {
         let dir = entry.path();
         read(&dir, "idVendor").ok() == Some(format!("{:04x}", gadget.vendor_id))
             && read(&dir, "idProduct").ok() == Some(format!("{:04x}", gadget.product_id))
             && read(&dir, "serial").ok().as_deref() == Some(gadget.serial)
-            && read(&dir, "bConfigurationValue").ok().is_some_and(|v| !v.is_empty())
+            && read(&dir, "bConfigurationValue")
+                .ok()
+                .is_some_and(|v| !v.is_empty())
     })
 }
 

@@ -23,7 +23,8 @@ pub fn ensure_tool(program: &str, package: &str) -> Result<PathBuf> {
     }
     eprintln!("   provisioning: installing {package} (for `{program}`)");
     install(&[package])?;
-    cmd::which(program).ok_or_else(|| format!("installed {package} but `{program}` is still missing").into())
+    cmd::which(program)
+        .ok_or_else(|| format!("installed {package} but `{program}` is still missing").into())
 }
 
 /// `apt-get install -y` some packages (as root), running `apt-get update` once if the
@@ -54,7 +55,13 @@ pub fn download(package: &str, dir: &Path) -> Result<PathBuf> {
     }
     require_apt(package)?;
     eprintln!("   provisioning: downloading {package}");
-    let attempt = || cmd::output(Command::new("apt-get").args(["download", "-q", package]).current_dir(dir));
+    let attempt = || {
+        cmd::output(
+            Command::new("apt-get")
+                .args(["download", "-q", package])
+                .current_dir(dir),
+        )
+    };
     if let Err(first) = attempt() {
         if !cmd::is_root() {
             return Err(first);
@@ -62,7 +69,13 @@ pub fn download(package: &str, dir: &Path) -> Result<PathBuf> {
         cmd::output(Command::new("apt-get").args(["update", "-q"]))?;
         attempt()?;
     }
-    find_deb(package, dir)?.ok_or_else(|| format!("apt-get download {package} left no .deb in {}", dir.display()).into())
+    find_deb(package, dir)?.ok_or_else(|| {
+        format!(
+            "apt-get download {package} left no .deb in {}",
+            dir.display()
+        )
+        .into()
+    })
 }
 
 fn find_deb(package: &str, dir: &Path) -> Result<Option<PathBuf>> {

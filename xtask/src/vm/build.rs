@@ -23,11 +23,22 @@ pub struct TestBinary {
 pub fn build_vm_tests() -> Result<Vec<TestBinary>> {
     let mut command = cargo();
     command
-        .args(["test", "-p", "usbdf-tests", "--features", "vm", "--no-run", "--test", "vm_*"])
+        .args([
+            "test",
+            "-p",
+            "usbdf-tests",
+            "--features",
+            "vm",
+            "--no-run",
+            "--test",
+            "vm_*",
+        ])
         .arg("--message-format=json-render-diagnostics")
         .current_dir(cmd::workspace_root())
         .stdout(Stdio::piped());
-    let mut child = command.spawn().map_err(|e| format!("cannot run `{}`: {e}", cmd::display(&command)))?;
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot run `{}`: {e}", cmd::display(&command)))?;
     let stdout = child.stdout.take().expect("piped");
     let mut tests = Vec::new();
     for line in BufReader::new(stdout).lines() {

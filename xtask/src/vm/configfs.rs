@@ -33,7 +33,9 @@ pub enum Step {
 impl Step {
     /// Perform the step.
     pub fn apply(&self) -> io::Result<()> {
-        let context = |e: io::Error, what: &str, path: &PathBuf| io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()));
+        let context = |e: io::Error, what: &str, path: &PathBuf| {
+            io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+        };
         match self {
             Step::Mkdir(path) => fs::create_dir(path).map_err(|e| context(e, "mkdir", path)),
             Step::Write(path, data) => fs::write(path, data).map_err(|e| context(e, "write", path)),
@@ -52,7 +54,12 @@ impl fmt::Display for Step {
         match self {
             Step::Mkdir(path) => write!(f, "mkdir {}", path.display()),
             Step::Write(path, data) if is_text(data) => {
-                write!(f, "echo '{}' > {}", String::from_utf8_lossy(data), path.display())
+                write!(
+                    f,
+                    "echo '{}' > {}",
+                    String::from_utf8_lossy(data),
+                    path.display()
+                )
             }
             Step::Write(path, data) => {
                 f.write_str("printf '")?;
@@ -61,7 +68,9 @@ impl fmt::Display for Step {
                 }
                 write!(f, "' > {}", path.display())
             }
-            Step::Symlink { target, link } => write!(f, "ln -s {} {}", target.display(), link.display()),
+            Step::Symlink { target, link } => {
+                write!(f, "ln -s {} {}", target.display(), link.display())
+            }
             Step::Unlink(path) => write!(f, "rm {}", path.display()),
             Step::Rmdir(path) => write!(f, "rmdir {}", path.display()),
         }
@@ -86,9 +95,18 @@ pub fn create(gadget: &Gadget) -> Vec<Step> {
         Step::Write(root.join("idProduct"), hex(gadget.product_id)),
         Step::Write(root.join("bcdDevice"), hex(0x0100)),
         Step::Write(root.join("bcdUSB"), hex(0x0200)),
-        Step::Write(root.join("bDeviceClass"), hex(gadget.device_class[0].into())),
-        Step::Write(root.join("bDeviceSubClass"), hex(gadget.device_class[1].into())),
-        Step::Write(root.join("bDeviceProtocol"), hex(gadget.device_class[2].into())),
+        Step::Write(
+            root.join("bDeviceClass"),
+            hex(gadget.device_class[0].into()),
+        ),
+        Step::Write(
+            root.join("bDeviceSubClass"),
+            hex(gadget.device_class[1].into()),
+        ),
+        Step::Write(
+            root.join("bDeviceProtocol"),
+            hex(gadget.device_class[2].into()),
+        ),
     ];
     let strings = root.join("strings/0x409");
     steps.push(Step::Mkdir(strings.clone()));
@@ -108,8 +126,14 @@ pub fn create(gadget: &Gadget) -> Vec<Step> {
     steps.push(Step::Mkdir(config.clone()));
     steps.push(Step::Write(config.join("MaxPower"), b"120".to_vec()));
     steps.push(Step::Mkdir(config.join("strings/0x409")));
-    steps.push(Step::Write(config.join("strings/0x409/configuration"), gadget.product.as_bytes().to_vec()));
-    steps.push(Step::Symlink { target: function, link: config.join(gadget.function.instance()) });
+    steps.push(Step::Write(
+        config.join("strings/0x409/configuration"),
+        gadget.product.as_bytes().to_vec(),
+    ));
+    steps.push(Step::Symlink {
+        target: function,
+        link: config.join(gadget.function.instance()),
+    });
     steps
 }
 
@@ -156,8 +180,16 @@ mod tests {
     #[test]
     fn steps_print_as_shell() {
         let steps = create(&LOOPBACK);
-        assert_eq!(steps[1].to_string(), "echo '0x0525' > /sys/kernel/config/usb_gadget/usbdf-lb/idVendor");
-        let desc = create(&HID).into_iter().find(|s| matches!(s, Step::Write(p, _) if p.ends_with("report_desc")));
-        assert!(desc.unwrap().to_string().starts_with("printf '\\006\\000\\377"));
+        assert_eq!(
+            steps[1].to_string(),
+            "echo '0x0525' > /sys/kernel/config/usb_gadget/usbdf-lb/idVendor"
+        );
+        let desc = create(&HID)
+            .into_iter()
+            .find(|s| matches!(s, Step::Write(p, _) if p.ends_with("report_desc")));
+        assert!(desc
+            .unwrap()
+            .to_string()
+            .starts_with("printf '\\006\\000\\377"));
     }
 }

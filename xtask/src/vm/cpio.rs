@@ -24,7 +24,12 @@ pub struct CpioWriter<W: Write> {
 impl<W: Write> CpioWriter<W> {
     /// Start an archive.
     pub fn new(out: W) -> Self {
-        CpioWriter { out, written: 0, next_ino: 1, dirs: BTreeSet::new() }
+        CpioWriter {
+            out,
+            written: 0,
+            next_ino: 1,
+            dirs: BTreeSet::new(),
+        }
     }
 
     /// A directory (and its parents). `path` is relative to the root, e.g. `usr/lib`.

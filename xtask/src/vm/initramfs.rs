@@ -59,7 +59,11 @@ pub fn write(out: &Path, assets: &Assets, contents: &Contents<'_>) -> Result<u64
     cpio.symlink("sbin", "bin")?;
 
     for (module, path) in &assets.modules {
-        cpio.file(&format!("{MODULE_DIR}/{}.ko", module.file), 0o644, &read(path)?)?;
+        cpio.file(
+            &format!("{MODULE_DIR}/{}.ko", module.file),
+            0o644,
+            &read(path)?,
+        )?;
     }
 
     cpio.file(PLAN_PATH, 0o644, contents.plan.encode().as_bytes())?;
@@ -87,13 +91,24 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 
 fn busybox_applets(busybox: &Path) -> Result<Vec<String>> {
     let list = cmd::output(Command::new(busybox).arg("--list"))?;
-    Ok(list.lines().map(str::trim).filter(|l| !l.is_empty() && !l.contains('/')).map(String::from).collect())
+    Ok(list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.contains('/'))
+        .map(String::from)
+        .collect())
 }
 
 /// The absolute paths `ldd` resolves for `elf`, loader included.
 fn shared_libraries(elf: &Path) -> Result<Vec<PathBuf>> {
     let out = cmd::output(Command::new("ldd").arg(elf))?;
-    parse_ldd(&out).map_err(|missing| format!("{}: shared library {missing} not found on this host", elf.display()).into())
+    parse_ldd(&out).map_err(|missing| {
+        format!(
+            "{}: shared library {missing} not found on this host",
+            elf.display()
+        )
+        .into()
+    })
 }
 
 /// Parse `ldd` output; `Err(name)` for a library it could not find.
@@ -137,6 +152,9 @@ mod tests {
             ]
             .map(PathBuf::from)
         );
-        assert_eq!(parse_ldd("\tlibkmod.so.2 => not found\n"), Err("libkmod.so.2".to_string()));
+        assert_eq!(
+            parse_ldd("\tlibkmod.so.2 => not found\n"),
+            Err("libkmod.so.2".to_string())
+        );
     }
 }

@@ -32,10 +32,15 @@ pub fn provision(cache: &Path) -> Result<Kernel> {
     let local_modules = env::var_os("USBDF_VM_MODULES").map(PathBuf::from);
     if let (Some(image), Some(modules_dir)) = (&local_kernel, &local_modules) {
         let vmlinux = ensure_vmlinux(image, &cache.join("local-vmlinux"))?;
-        return Ok(Kernel { vmlinux, modules_dir: modules_dir.clone() });
+        return Ok(Kernel {
+            vmlinux,
+            modules_dir: modules_dir.clone(),
+        });
     }
     if local_kernel.is_some() != local_modules.is_some() {
-        bail!("set both USBDF_VM_KERNEL and USBDF_VM_MODULES (a kernel and its modules), or neither");
+        bail!(
+            "set both USBDF_VM_KERNEL and USBDF_VM_MODULES (a kernel and its modules), or neither"
+        );
     }
 
     let package = debian_package()?;
@@ -45,10 +50,16 @@ pub fn provision(cache: &Path) -> Result<Kernel> {
     let boot = dir.join("boot");
     let image = fs::read_dir(&boot)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+        })
         .ok_or_else(|| format!("no vmlinuz-* in {}", boot.display()))?;
     let vmlinux = ensure_vmlinux(&image, &dir.join("vmlinux"))?;
-    Ok(Kernel { vmlinux, modules_dir: dir.join("lib/modules") })
+    Ok(Kernel {
+        vmlinux,
+        modules_dir: dir.join("lib/modules"),
+    })
 }
 
 /// `linux-image-amd64` depends on `linux-image-<abi>-amd64`; the unsigned build of the
@@ -64,12 +75,15 @@ fn debian_package() -> Result<String> {
 
 /// Turn `image` (a vmlinux or a bzImage) into an uncompressed ELF at `out`, once.
 fn ensure_vmlinux(image: &Path, out: &Path) -> Result<PathBuf> {
-    let bytes = fs::read(image).map_err(|e| format!("cannot read kernel {}: {e}", image.display()))?;
+    let bytes =
+        fs::read(image).map_err(|e| format!("cannot read kernel {}: {e}", image.display()))?;
     if bytes.starts_with(ELF_MAGIC) {
         return Ok(image.to_path_buf());
     }
     let fresh = |o: &Path| -> bool {
-        let (Ok(o), Ok(i)) = (fs::metadata(o), fs::metadata(image)) else { return false };
+        let (Ok(o), Ok(i)) = (fs::metadata(o), fs::metadata(image)) else {
+            return false;
+        };
         matches!((o.modified(), i.modified()), (Ok(o), Ok(i)) if o >= i)
     };
     if fresh(out) {
@@ -94,7 +108,11 @@ fn ensure_vmlinux(image: &Path, out: &Path) -> Result<PathBuf> {
 }
 
 fn find_all<'a>(haystack: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
-    haystack.windows(needle.len()).enumerate().filter(move |(_, w)| *w == needle).map(|(i, _)| i)
+    haystack
+        .windows(needle.len())
+        .enumerate()
+        .filter(move |(_, w)| *w == needle)
+        .map(|(i, _)| i)
 }
 
 /// Decompress the single XZ stream at the start of `data` (trailing bytes are ignored).
@@ -122,5 +140,11 @@ pub fn find_module(dir: &Path, name: &str) -> Result<PathBuf> {
     find_file(dir, &format!("{name}.ko"))
         .or_else(|_| find_file(dir, &format!("{}.ko", name.replace('-', "_"))))
         .or_else(|_| find_file(dir, &format!("{}.ko", name.replace('_', "-"))))
-        .map_err(|_| format!("module {name}.ko not found under {} (compressed modules are not supported)", dir.display()).into())
+        .map_err(|_| {
+            format!(
+                "module {name}.ko not found under {} (compressed modules are not supported)",
+                dir.display()
+            )
+            .into()
+        })
 }

@@ -55,21 +55,30 @@ pub fn run(options: &Options) -> Result<Summary> {
     let cache = cmd::target_dir().join("vm");
     std::fs::create_dir_all(&cache)?;
     let timeout = Duration::from_secs(match std::env::var("USBDF_VM_TIMEOUT_SECS") {
-        Ok(secs) => secs.parse().map_err(|e| format!("USBDF_VM_TIMEOUT_SECS={secs}: {e}"))?,
+        Ok(secs) => secs
+            .parse()
+            .map_err(|e| format!("USBDF_VM_TIMEOUT_SECS={secs}: {e}"))?,
         Err(_) => DEFAULT_TIMEOUT_SECS,
     });
 
     let step = Instant::now();
     eprintln!("   vm: provisioning (cache: {})", cache.display());
     let assets = provision::provision(&cache)?;
-    eprintln!("   vm: provisioned in {:.1} s", step.elapsed().as_secs_f64());
+    eprintln!(
+        "   vm: provisioned in {:.1} s",
+        step.elapsed().as_secs_f64()
+    );
 
     let step = Instant::now();
     eprintln!("   vm: building test binaries");
     let tests = build::build_vm_tests()?;
     eprintln!(
         "   vm: built {} in {:.1} s",
-        tests.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "),
+        tests
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         step.elapsed().as_secs_f64()
     );
 
@@ -77,11 +86,18 @@ pub fn run(options: &Options) -> Result<Summary> {
     let plan = Plan {
         timeout_secs: timeout.as_secs().min(MAX_BINARY_SECS),
         args: options.test_args.clone(),
-        tests: tests.iter().map(|t| (t.name.clone(), format!("{TEST_DIR}/{}", t.name))).collect(),
+        tests: tests
+            .iter()
+            .map(|t| (t.name.clone(), format!("{TEST_DIR}/{}", t.name)))
+            .collect(),
     };
     let agent = std::env::current_exe()?;
     let image = cache.join("initramfs.cpio");
-    let contents = initramfs::Contents { agent: &agent, tests: &tests, plan: &plan };
+    let contents = initramfs::Contents {
+        agent: &agent,
+        tests: &tests,
+        plan: &plan,
+    };
     let size = initramfs::write(&image, &assets, &contents)?;
     eprintln!(
         "   vm: packed {} ({:.1} MiB) in {:.1} s",
@@ -90,7 +106,11 @@ pub fn run(options: &Options) -> Result<Summary> {
         step.elapsed().as_secs_f64()
     );
 
-    eprintln!("   vm: booting {} (deadline {} s)", assets.vmlinux.display(), timeout.as_secs());
+    eprintln!(
+        "   vm: booting {} (deadline {} s)",
+        assets.vmlinux.display(),
+        timeout.as_secs()
+    );
     let mut report = report::Report::default();
     let boot = qemu::Boot {
         qemu: &assets.qemu,
@@ -109,10 +129,20 @@ pub fn run(options: &Options) -> Result<Summary> {
         eprintln!("   vm: console log saved to {}", path.display());
     }
     let (passed, failed) = report.counts();
-    Ok(Summary { ok, passed, failed, ready_after: report.ready_after })
+    Ok(Summary {
+        ok,
+        passed,
+        failed,
+        ready_after: report.ready_after,
+    })
 }
 
-fn explain_failure(end: &qemu::End, report: &report::Report, expected: &[String], console: &[String]) {
+fn explain_failure(
+    end: &qemu::End,
+    report: &report::Report,
+    expected: &[String],
+    console: &[String],
+) {
     if *end == qemu::End::TimedOut {
         eprintln!("   vm: watchdog: the VM did not finish before the deadline; killed it");
     } else if !report.done {
@@ -121,7 +151,9 @@ fn explain_failure(end: &qemu::End, report: &report::Report, expected: &[String]
     for name in expected {
         match report.binaries.iter().find(|b| &b.name == name) {
             None => eprintln!("   vm: {name}: never ran"),
-            Some(b) if b.counts.is_none() => eprintln!("   vm: {name}: no `test result:` line (crashed or killed?)"),
+            Some(b) if b.counts.is_none() => {
+                eprintln!("   vm: {name}: no `test result:` line (crashed or killed?)")
+            }
             Some(_) => {}
         }
     }

@@ -47,10 +47,14 @@ impl Plan {
         for line in text.lines().filter(|l| !l.is_empty()) {
             let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
             match key {
-                "timeout" => plan.timeout_secs = rest.parse().map_err(|e| format!("plan: {line}: {e}"))?,
+                "timeout" => {
+                    plan.timeout_secs = rest.parse().map_err(|e| format!("plan: {line}: {e}"))?
+                }
                 "arg" => plan.args.push(rest.to_string()),
                 "test" => {
-                    let (name, path) = rest.split_once(' ').ok_or_else(|| format!("plan: {line}"))?;
+                    let (name, path) = rest
+                        .split_once(' ')
+                        .ok_or_else(|| format!("plan: {line}"))?;
                     plan.tests.push((name.to_string(), path.to_string()));
                 }
                 _ => return Err(format!("plan: unknown directive `{line}`")),
@@ -163,7 +167,11 @@ mod tests {
             Event::Error("insmod dummy_hcd: File exists".into()),
             Event::Done,
         ] {
-            assert_eq!(Event::parse(&event.to_string()), Some(event.clone()), "{event}");
+            assert_eq!(
+                Event::parse(&event.to_string()),
+                Some(event.clone()),
+                "{event}"
+            );
         }
         assert_eq!(Event::parse("test result: ok."), None);
         assert_eq!(Event::parse("@@usbdf-vm end vm_smoke exit=x"), None);

@@ -40,7 +40,13 @@ pub fn provision(cache: &Path) -> Result<Assets> {
         .chain(EXTRA_MODULES)
         .map(|m| Ok((*m, kernel::find_module(&kernel.modules_dir, m.file)?)))
         .collect::<Result<Vec<_>>>()?;
-    Ok(Assets { qemu, vmlinux: kernel.vmlinux, modules, busybox: busybox(cache)?, udevadm: udevadm(cache)? })
+    Ok(Assets {
+        qemu,
+        vmlinux: kernel.vmlinux,
+        modules,
+        busybox: busybox(cache)?,
+        udevadm: udevadm(cache)?,
+    })
 }
 
 fn busybox(cache: &Path) -> Result<PathBuf> {
@@ -71,11 +77,20 @@ fn udevadm(cache: &Path) -> Result<PathBuf> {
                 deb.display()
             );
         }
-        let libs: Vec<String> = apt::depends(&deb)?.into_iter().filter(|d| d.starts_with("lib")).collect();
-        eprintln!("   provisioning: installing udev's libraries: {}", libs.join(" "));
+        let libs: Vec<String> = apt::depends(&deb)?
+            .into_iter()
+            .filter(|d| d.starts_with("lib"))
+            .collect();
+        eprintln!(
+            "   provisioning: installing udev's libraries: {}",
+            libs.join(" ")
+        );
         apt::install(&libs.iter().map(String::as_str).collect::<Vec<_>>())?;
         if missing_libraries(&udevadm)? {
-            bail!("udevadm still misses shared libraries after installing {}", libs.join(" "));
+            bail!(
+                "udevadm still misses shared libraries after installing {}",
+                libs.join(" ")
+            );
         }
     }
     Ok(udevadm)

@@ -45,7 +45,13 @@ pub fn run(boot: &Boot<'_>, report: &mut Report) -> Result<(End, Vec<String>)> {
     let mut command = Command::new(boot.qemu);
     command
         .args(["-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "1024"])
-        .args(["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"])
+        .args([
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-no-reboot",
+        ])
         .args(["-serial", "stdio", "-monitor", "none"])
         .arg("-kernel")
         .arg(boot.kernel)
@@ -56,7 +62,9 @@ pub fn run(boot: &Boot<'_>, report: &mut Report) -> Result<(End, Vec<String>)> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let started = Instant::now();
-    let mut child = command.spawn().map_err(|e| format!("cannot start {}: {e}", boot.qemu.display()))?;
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", boot.qemu.display()))?;
 
     let (tx, rx) = mpsc::channel::<String>();
     for stream in [
@@ -66,7 +74,9 @@ pub fn run(boot: &Boot<'_>, report: &mut Report) -> Result<(End, Vec<String>)> {
         let tx = tx.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stream).split(b'\n').map_while(|l| l.ok()) {
-                let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+                let line = String::from_utf8_lossy(&line)
+                    .trim_end_matches('\r')
+                    .to_string();
                 if tx.send(line).is_err() {
                     break;
                 }
@@ -76,7 +86,9 @@ pub fn run(boot: &Boot<'_>, report: &mut Report) -> Result<(End, Vec<String>)> {
     drop(tx);
 
     let mut log = match boot.keep_console {
-        Some(path) => Some(BufWriter::new(File::create(path).map_err(|e| format!("{}: {e}", path.display()))?)),
+        Some(path) => Some(BufWriter::new(
+            File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        )),
         None => None,
     };
     let mut console = Vec::new();
@@ -91,7 +103,11 @@ pub fn run(boot: &Boot<'_>, report: &mut Report) -> Result<(End, Vec<String>)> {
         };
         if now >= limit {
             kill(&mut child);
-            break if done_at.is_some() { End::Exited } else { End::TimedOut };
+            break if done_at.is_some() {
+                End::Exited
+            } else {
+                End::TimedOut
+            };
         }
         match rx.recv_timeout(limit - now) {
             Ok(line) => {

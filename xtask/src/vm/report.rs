@@ -78,17 +78,36 @@ impl Report {
             }
             Event::Begin(name) => {
                 let status = format!("running {name}");
-                self.current = Some((Binary { name, outcome: None, counts: None, elapsed: Duration::ZERO }, at));
+                self.current = Some((
+                    Binary {
+                        name,
+                        outcome: None,
+                        counts: None,
+                        elapsed: Duration::ZERO,
+                    },
+                    at,
+                ));
                 Shown::Status(status)
             }
             Event::End(name, outcome) => {
                 let (mut binary, started) = self.current.take().unwrap_or_else(|| {
-                    (Binary { name: name.clone(), outcome: None, counts: None, elapsed: Duration::ZERO }, at)
+                    (
+                        Binary {
+                            name: name.clone(),
+                            outcome: None,
+                            counts: None,
+                            elapsed: Duration::ZERO,
+                        },
+                        at,
+                    )
                 });
                 binary.outcome = Some(outcome);
                 binary.elapsed = at.saturating_sub(started);
                 let verdict = if binary.ok() { "ok" } else { "FAILED" };
-                let status = format!("{name}: {verdict} ({outcome}, {:.1} s)", binary.elapsed.as_secs_f64());
+                let status = format!(
+                    "{name}: {verdict} ({outcome}, {:.1} s)",
+                    binary.elapsed.as_secs_f64()
+                );
                 self.binaries.push(binary);
                 Shown::Status(status)
             }
@@ -113,14 +132,19 @@ impl Report {
 
     /// Total (passed, failed) tests.
     pub fn counts(&self) -> (u64, u64) {
-        self.binaries.iter().filter_map(|b| b.counts).fold((0, 0), |(p, f), (bp, bf)| (p + bp, f + bf))
+        self.binaries
+            .iter()
+            .filter_map(|b| b.counts)
+            .fold((0, 0), |(p, f), (bp, bf)| (p + bp, f + bf))
     }
 
     /// Whether the run passed, given the binaries that were `expected`.
     pub fn ok(&self, expected: &[String]) -> bool {
         self.done
             && self.errors.is_empty()
-            && expected.iter().all(|name| self.binaries.iter().any(|b| &b.name == name && b.ok()))
+            && expected
+                .iter()
+                .all(|name| self.binaries.iter().any(|b| &b.name == name && b.ok()))
     }
 }
 
@@ -133,7 +157,9 @@ pub fn parse_test_result(line: &str) -> Option<(u64, u64)> {
     let mut failed = None;
     for part in counts.split(';') {
         let mut words = part.split_whitespace();
-        let (Some(n), Some(what)) = (words.next(), words.next()) else { continue };
+        let (Some(n), Some(what)) = (words.next(), words.next()) else {
+            continue;
+        };
         match what {
             "passed" => passed = n.parse().ok(),
             "failed" => failed = n.parse().ok(),
@@ -160,17 +186,26 @@ mod tests {
     fn a_run_is_ok_only_if_every_binary_passed() {
         let mut report = Report::default();
         let t = Duration::from_secs(1);
-        assert_eq!(report.line("[    0.1] usb 1-1: new high-speed USB device", t), Shown::Hidden);
+        assert_eq!(
+            report.line("[    0.1] usb 1-1: new high-speed USB device", t),
+            Shown::Hidden
+        );
         report.line("@@usbdf-vm ready 2900", t);
         report.line("@@usbdf-vm begin vm_smoke", t);
-        assert_eq!(report.line("test result: ok. 4 passed; 0 failed; 0 ignored", t), Shown::Output);
+        assert_eq!(
+            report.line("test result: ok. 4 passed; 0 failed; 0 ignored", t),
+            Shown::Output
+        );
         report.line("@@usbdf-vm end vm_smoke exit=0", t);
         let expected = ["vm_smoke".to_string()];
         assert!(!report.ok(&expected), "not done yet");
         report.line("@@usbdf-vm done", t);
         assert!(report.ok(&expected));
         assert_eq!(report.counts(), (4, 0));
-        assert!(!report.ok(&["vm_smoke".into(), "vm_other".into()]), "a binary without a result fails the run");
+        assert!(
+            !report.ok(&["vm_smoke".into(), "vm_other".into()]),
+            "a binary without a result fails the run"
+        );
     }
 
     #[test]
