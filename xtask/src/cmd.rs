@@ -15,7 +15,12 @@ pub(crate) use bail;
 
 /// Describe a command the way a user would type it.
 pub fn display(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    let program = Path::new(cmd.get_program());
+    // `$CARGO` is an absolute path into the toolchain: show it as users type it.
+    let mut s = match program.file_name() {
+        Some(name) if name == "cargo" => "cargo".to_string(),
+        _ => program.to_string_lossy().into_owned(),
+    };
     for arg in cmd.get_args() {
         s.push(' ');
         s.push_str(&arg.to_string_lossy());

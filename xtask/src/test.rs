@@ -109,8 +109,12 @@ pub fn run(args: &[String]) -> Result<()> {
             eprintln!("    boot to gadgets ready: {:.1} s", ready.as_secs_f64());
         }
         eprintln!("    VM suite total: {secs:.1} s");
+        let unfinished = match summary.unfinished {
+            0 => String::new(),
+            n => format!("; {n} test binaries without a result"),
+        };
         println!(
-            "test result: {}. {} passed; {} failed (VM suite, {secs:.1} s)",
+            "test result: {}. {} passed; {} failed{unfinished} (VM suite, {secs:.1} s)",
             if summary.ok { "ok" } else { "FAILED" },
             summary.passed,
             summary.failed

@@ -10,6 +10,7 @@
 use std::ffi::CString;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -77,8 +78,30 @@ fn run() -> Result<()> {
         say(&Event::Begin(name.clone()));
         let outcome = run_test(path, &plan)?;
         say(&Event::End(name.clone(), outcome));
+        if outcome != Outcome::Exit(0) {
+            // The console runs `quiet`: put the kernel's view in the log for the post-mortem.
+            print_kernel_log_tail(KERNEL_LOG_LINES);
+        }
     }
     Ok(())
+}
+
+/// Kernel log lines printed after a failing test binary.
+const KERNEL_LOG_LINES: usize = 30;
+
+/// Print the last `lines` of the kernel log buffer (`dmesg | tail`).
+fn print_kernel_log_tail(lines: usize) {
+    let mut buf = vec![0u8; 1 << 20];
+    // SAFETY: SYSLOG_ACTION_READ_ALL (3) copies at most `len` bytes into `buf`.
+    let n = unsafe { libc::klogctl(3, buf.as_mut_ptr().cast(), buf.len() as libc::c_int) };
+    let Ok(n) = usize::try_from(n) else { return };
+    let text = String::from_utf8_lossy(&buf[..n]);
+    let all: Vec<&str> = text.lines().collect();
+    println!("---- kernel log, last {lines} lines ----");
+    for line in &all[all.len().saturating_sub(lines)..] {
+        println!("{line}");
+    }
+    println!("---- end of kernel log ----");
 }
 
 /// Print a marker on its own line.
@@ -167,7 +190,7 @@ fn uptime_ms() -> Result<u64> {
 /// Run one libtest binary with the plan's arguments and deadline; its stdout and stderr
 /// go to the console line by line.
 fn run_test(path: &str, plan: &Plan) -> Result<Outcome> {
-    let (reader, writer) = std::io::pipe()?;
+    let (reader, writer) = pipe()?;
     let mut child = Command::new(path)
         .arg("--test-threads=1")
         .args(&plan.args)
@@ -213,6 +236,17 @@ fn run_test(path: &str, plan: &Plan) -> Result<Outcome> {
     // Let the output drain (a leftover grandchild could keep the pipe open: don't wait forever).
     let _ = eof_rx.recv_timeout(Duration::from_secs(5));
     Ok(outcome)
+}
+
+/// A close-on-exec pipe: (read end, write end).
+fn pipe() -> std::io::Result<(fs::File, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two fds into the array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both fds are fresh and owned by nobody else.
+    unsafe { Ok((fs::File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))) }
 }
 
 fn power_off() -> ! {

@@ -27,6 +27,9 @@ use protocol::{Plan, TEST_DIR};
 const DEFAULT_TIMEOUT_SECS: u64 = 600;
 /// Longest a single test binary may run inside the VM.
 const MAX_BINARY_SECS: u64 = 300;
+/// The agent's per-binary deadline leaves the host this much of the run's deadline, so a
+/// hung binary is reported by the agent (with the kernel log) before the host watchdog.
+const HOST_MARGIN_SECS: u64 = 30;
 
 /// Options for one suite run.
 #[derive(Debug, Default)]
@@ -46,6 +49,8 @@ pub struct Summary {
     pub passed: u64,
     /// Tests failed, over all binaries.
     pub failed: u64,
+    /// Test binaries that printed no `test result:` line (crashed, killed, never ran).
+    pub unfinished: usize,
     /// qemu start → all gadgets enumerated.
     pub ready_after: Option<Duration>,
 }
@@ -84,7 +89,10 @@ pub fn run(options: &Options) -> Result<Summary> {
 
     let step = Instant::now();
     let plan = Plan {
-        timeout_secs: timeout.as_secs().min(MAX_BINARY_SECS),
+        timeout_secs: timeout
+            .as_secs()
+            .saturating_sub(HOST_MARGIN_SECS)
+            .clamp(10, MAX_BINARY_SECS),
         args: options.test_args.clone(),
         tests: tests
             .iter()
@@ -129,20 +137,30 @@ pub fn run(options: &Options) -> Result<Summary> {
         eprintln!("   vm: console log saved to {}", path.display());
     }
     let (passed, failed) = report.counts();
+    let unfinished = expected.len()
+        - report
+            .binaries
+            .iter()
+            .filter(|b| b.counts.is_some())
+            .count();
     Ok(Summary {
         ok,
         passed,
         failed,
+        unfinished,
         ready_after: report.ready_after,
     })
 }
 
+/// Say why the run failed. Test failures were streamed already; when the VM or a binary
+/// died without a verdict, show the console's tail (kernel messages included).
 fn explain_failure(
     end: &qemu::End,
     report: &report::Report,
     expected: &[String],
     console: &[String],
 ) {
+    let mut show_tail = !report.done || !report.errors.is_empty();
     if *end == qemu::End::TimedOut {
         eprintln!("   vm: watchdog: the VM did not finish before the deadline; killed it");
     } else if !report.done {
@@ -152,14 +170,17 @@ fn explain_failure(
         match report.binaries.iter().find(|b| &b.name == name) {
             None => eprintln!("   vm: {name}: never ran"),
             Some(b) if b.counts.is_none() => {
-                eprintln!("   vm: {name}: no `test result:` line (crashed or killed?)")
+                eprintln!("   vm: {name}: no `test result:` line (crashed or killed?)");
+                show_tail = true;
             }
             Some(_) => {}
         }
     }
-    let tail = &console[console.len().saturating_sub(qemu::TAIL_LINES)..];
-    eprintln!("   vm: last {} console lines:", tail.len());
-    for line in tail {
-        eprintln!("   | {line}");
+    if show_tail {
+        let tail = &console[console.len().saturating_sub(qemu::TAIL_LINES)..];
+        eprintln!("   vm: last {} console lines:", tail.len());
+        for line in tail {
+            eprintln!("   | {line}");
+        }
     }
 }
