@@ -178,6 +178,16 @@ pub fn configure_tty_raw(path: impl AsRef<Path>) -> io::Result<File> {
     Ok(tty)
 }
 
+/// Open a gadget-side character device (e.g. [`HID_DEVICE`]) for reading and writing,
+/// non-blocking (use [`read_exact_timeout`] to read).
+pub fn open_gadget_device(path: impl AsRef<Path>) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
 /// Fill `buf` from a non-blocking file (tty, `/dev/hidg0`), waiting with poll(2) until
 /// `timeout` has passed since the call.
 ///

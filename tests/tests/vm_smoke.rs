@@ -6,9 +6,13 @@
 use std::time::Duration;
 
 use nusb::descriptors::TransferType;
-use nusb::transfer::{Buffer, Bulk, Direction, In, Out};
+use nusb::transfer::{
+    Buffer, Bulk, ControlIn, ControlType, Direction, In, Interrupt, Out, Recipient,
+};
 use nusb::{Interface, MaybeFuture};
-use usbdf_tests::vm::{self, Gadget, ACM, GADGETS, LOOPBACK};
+use std::io::Write;
+
+use usbdf_tests::vm::{self, Gadget, ACM, GADGETS, HID, LOOPBACK};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// Removal is seen within tens of ms and enumeration takes ~0.4 s under TCG: generous.
@@ -28,13 +32,18 @@ fn open(gadget: &Gadget) -> nusb::Device {
 
 /// The first bulk endpoint of `interface` in `direction`: (address, max packet size).
 fn bulk_endpoint(interface: &Interface, direction: Direction) -> (u8, usize) {
+    endpoint(interface, TransferType::Bulk, direction)
+}
+
+/// The first `kind` endpoint of `interface` in `direction`: (address, max packet size).
+fn endpoint(interface: &Interface, kind: TransferType, direction: Direction) -> (u8, usize) {
     let descriptor = interface.descriptor().expect("interface descriptor");
     let endpoint = descriptor
         .endpoints()
-        .find(|ep| ep.transfer_type() == TransferType::Bulk && ep.direction() == direction)
+        .find(|ep| ep.transfer_type() == kind && ep.direction() == direction)
         .unwrap_or_else(|| {
             panic!(
-                "interface {} has no bulk {direction:?} endpoint",
+                "interface {} has no bulk {kind:?} {direction:?} endpoint",
                 interface.interface_number()
             )
         });
@@ -149,4 +158,62 @@ fn loopback_unbind_and_rebind_is_seen_by_nusb() {
         .claim_interface(0)
         .wait()
         .expect("claim interface 0 after rebind");
+}
+
+#[test]
+fn hid_reports_flow_both_ways_and_the_descriptor_is_ours() {
+    vm::require_vm();
+    let mut hidg = vm::open_gadget_device(vm::HID_DEVICE).expect("open the gadget's hidg");
+    let device = open(&HID);
+    let interface = device
+        .claim_interface(0)
+        .wait()
+        .expect("claim the HID interface");
+
+    // GET_DESCRIPTOR(Report) on the interface returns the declared descriptor.
+    let request = ControlIn {
+        control_type: ControlType::Standard,
+        recipient: Recipient::Interface,
+        request: 0x06,
+        value: 0x2200,
+        index: 0,
+        length: 256,
+    };
+    let descriptor = interface
+        .control_in(request, TIMEOUT)
+        .wait()
+        .expect("GET_DESCRIPTOR(Report)");
+    assert_eq!(descriptor, vm::HID_REPORT_DESCRIPTOR);
+
+    // Input report: written on the gadget side, read on the host's interrupt IN.
+    let (in_addr, in_max_packet) = endpoint(&interface, TransferType::Interrupt, Direction::In);
+    assert_eq!(in_max_packet, usize::from(vm::HID_REPORT_LENGTH));
+    let mut input = vec![vm::HID_INPUT_REPORT_ID];
+    input.extend((0..vm::HID_IO_REPORT_LEN).map(|i| 0xa0 + i as u8));
+    hidg.write_all(&input)
+        .expect("write an input report to hidg");
+    let mut interrupt_in = interface
+        .endpoint::<Interrupt, In>(in_addr)
+        .expect("interrupt IN");
+    let got = interrupt_in.transfer_blocking(Buffer::new(in_max_packet), TIMEOUT);
+    got.status.expect("interrupt IN");
+    assert_eq!(got.buffer[..got.actual_len], input[..]);
+
+    // Output report: sent on the host's interrupt OUT, read on the gadget side.
+    let (out_addr, _) = endpoint(&interface, TransferType::Interrupt, Direction::Out);
+    let mut output = vec![vm::HID_OUTPUT_REPORT_ID];
+    output.extend((0..vm::HID_IO_REPORT_LEN).map(|i| 0x50 + i as u8));
+    let mut interrupt_out = interface
+        .endpoint::<Interrupt, Out>(out_addr)
+        .expect("interrupt OUT");
+    let mut buffer = Buffer::new(output.len());
+    buffer.extend_from_slice(&output);
+    interrupt_out
+        .transfer_blocking(buffer, TIMEOUT)
+        .status
+        .expect("interrupt OUT");
+    let mut received = vec![0; output.len()];
+    vm::read_exact_timeout(&mut hidg, &mut received, TIMEOUT)
+        .expect("read the output report from hidg");
+    assert_eq!(received, output);
 }

@@ -111,6 +111,7 @@ pub fn run(args: &[String]) -> Result<()> {
         eprintln!("    VM suite total: {secs:.1} s");
         let unfinished = match summary.unfinished {
             0 => String::new(),
+            1 => "; 1 test binary without a result".to_string(),
             n => format!("; {n} test binaries without a result"),
         };
         println!(

@@ -55,11 +55,16 @@ pub fn download(package: &str, dir: &Path) -> Result<PathBuf> {
     }
     require_apt(package)?;
     eprintln!("   provisioning: downloading {package}");
+    // Download into a scratch directory and move the finished file: an interrupted
+    // download never leaves a partial .deb where the cache looks.
+    let partial = dir.join(".partial");
+    let _ = fs::remove_dir_all(&partial);
+    fs::create_dir_all(&partial)?;
     let attempt = || {
         cmd::output(
             Command::new("apt-get")
                 .args(["download", "-q", package])
-                .current_dir(dir),
+                .current_dir(&partial),
         )
     };
     if let Err(first) = attempt() {
@@ -69,13 +74,15 @@ pub fn download(package: &str, dir: &Path) -> Result<PathBuf> {
         cmd::output(Command::new("apt-get").args(["update", "-q"]))?;
         attempt()?;
     }
-    find_deb(package, dir)?.ok_or_else(|| {
+    let deb = find_deb(package, &partial)?.ok_or_else(|| {
         format!(
             "apt-get download {package} left no .deb in {}",
-            dir.display()
+            partial.display()
         )
-        .into()
-    })
+    })?;
+    let dest = dir.join(deb.file_name().expect("a file"));
+    fs::rename(&deb, &dest)?;
+    Ok(dest)
 }
 
 fn find_deb(package: &str, dir: &Path) -> Result<Option<PathBuf>> {

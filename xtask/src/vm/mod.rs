@@ -176,7 +176,9 @@ fn explain_failure(
             Some(_) => {}
         }
     }
-    if show_tail {
+    if show_tail && console.is_empty() {
+        eprintln!("   vm: the console stayed empty (did qemu start? is the kernel PVH-bootable?)");
+    } else if show_tail {
         let tail = &console[console.len().saturating_sub(qemu::TAIL_LINES)..];
         eprintln!("   vm: last {} console lines:", tail.len());
         for line in tail {
