@@ -78,6 +78,33 @@ fn parse_artifact(line: &str) -> Option<TestBinary> {
 mod tests {
     use super::*;
 
+    /// Tidy check: every `tests/tests/vm_*.rs` is a `[[test]]` with `required-features =
+    /// ["vm"]`; otherwise plain `cargo test` would build and run it without gadgets.
+    #[test]
+    fn every_vm_test_target_is_feature_gated() {
+        let root = cmd::workspace_root().join("tests");
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        let gated: Vec<&str> = manifest
+            .split("[[test]]")
+            .skip(1)
+            .filter(|block| block.contains(r#"required-features = ["vm"]"#))
+            .filter_map(|block| block.lines().find_map(|l| l.trim().strip_prefix("name = ")))
+            .map(|name| name.trim_matches('"'))
+            .collect();
+        for entry in std::fs::read_dir(root.join("tests")).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if let Some(target) = name.strip_prefix("vm_").and(name.strip_suffix(".rs")) {
+                assert!(
+                    gated.contains(&target),
+                    "tests/tests/{name} needs a [[test]] entry with required-features = [\"vm\"]"
+                );
+            }
+        }
+        for target in gated {
+            assert!(target.starts_with("vm_"), "VM test target `{target}` must be named vm_*");
+        }
+    }
+
     #[test]
     fn reads_test_executables_from_cargo_json() {
         let line = r#"{"reason":"compiler-artifact","package_id":"x","target":{"kind":["test"],"name":"vm_smoke"},"profile":{"test":true},"executable":"/t/debug/deps/vm_smoke-0a1b","fresh":false}"#;
