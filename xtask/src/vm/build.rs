@@ -101,7 +101,10 @@ mod tests {
             }
         }
         for target in gated {
-            assert!(target.starts_with("vm_"), "VM test target `{target}` must be named vm_*");
+            assert!(
+                target.starts_with("vm_"),
+                "VM test target `{target}` must be named vm_*"
+            );
         }
     }
 
