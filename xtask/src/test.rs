@@ -59,7 +59,7 @@ fn host_steps() -> Vec<Step> {
             ]),
         },
         Step {
-            title: "doc",
+            title: "doc (RUSTDOCFLAGS=-D warnings)",
             command: doc,
         },
         Step {

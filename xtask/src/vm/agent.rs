@@ -39,14 +39,14 @@ pub fn main() -> ! {
 }
 
 fn run() -> Result<()> {
-    say(&Event::Phase("mounting file systems".into()));
+    phase("mounting file systems");
     mount("proc", "/proc", "proc")?;
     mount("sysfs", "/sys", "sysfs")?;
     mount("devtmpfs", "/dev", "devtmpfs")?;
     mount("tmpfs", "/run", "tmpfs")?;
     mount("tmpfs", "/tmp", "tmpfs")?;
 
-    say(&Event::Phase("loading kernel modules".into()));
+    phase("loading kernel modules");
     for module in BOOT_MODULES {
         load_module(
             &Path::new(MODULE_DIR).join(format!("{}.ko", module.file)),
@@ -55,7 +55,7 @@ fn run() -> Result<()> {
     }
     mount("configfs", "/sys/kernel/config", "configfs")?;
 
-    say(&Event::Phase("starting systemd-udevd".into()));
+    phase("starting systemd-udevd");
     let status = Command::new("/lib/systemd/systemd-udevd")
         .arg("--daemon")
         .status()?;
@@ -63,7 +63,7 @@ fn run() -> Result<()> {
         bail!("systemd-udevd --daemon: {status}");
     }
 
-    say(&Event::Phase("creating and binding gadgets".into()));
+    phase("creating and binding gadgets");
     for gadget in &GADGETS {
         for step in configfs::create(gadget) {
             step.apply()?;
@@ -102,6 +102,14 @@ fn print_kernel_log_tail(lines: usize) {
         println!("{line}");
     }
     println!("---- end of kernel log ----");
+}
+
+/// Announce a boot phase, stamped with the guest's uptime.
+fn phase(text: &str) {
+    let at = uptime_ms().map_or(String::new(), |ms| {
+        format!(" (uptime {:.2} s)", ms as f64 / 1000.0)
+    });
+    say(&Event::Phase(format!("{text}{at}")));
 }
 
 /// Print a marker on its own line.

@@ -26,8 +26,8 @@ pub struct Kernel {
 const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0x00];
 const ELF_MAGIC: &[u8] = b"\x7fELF";
 
-/// Provision the kernel into `cache`.
-pub fn provision(cache: &Path) -> Result<Kernel> {
+/// Provision the kernel into `cache`, keeping the `modules` (file stems) it will need.
+pub fn provision(cache: &Path, modules: &[&str]) -> Result<Kernel> {
     let local_kernel = env::var_os("USBDF_VM_KERNEL").map(PathBuf::from);
     let local_modules = env::var_os("USBDF_VM_MODULES").map(PathBuf::from);
     if let (Some(image), Some(modules_dir)) = (&local_kernel, &local_modules) {
@@ -43,34 +43,53 @@ pub fn provision(cache: &Path) -> Result<Kernel> {
         );
     }
 
-    let package = debian_package()?;
+    let package = format!("{}-unsigned", apt::first_dependency("linux-image-amd64")?);
     let dir = cache.join("kernel").join(&package);
-    let deb = apt::download(&package, &cache.join("debs"))?;
-    apt::unpack(&deb, &dir)?;
-    let boot = dir.join("boot");
-    let image = fs::read_dir(&boot)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
-        })
-        .ok_or_else(|| format!("no vmlinuz-* in {}", boot.display()))?;
-    let vmlinux = ensure_vmlinux(&image, &dir.join("vmlinux"))?;
+    // Keep only what the image needs (the unpacked package is ~460 MB); the stamp names
+    // the modules kept, so a changed module list re-extracts from the cached .deb.
+    let stamp = dir.join(".usbdf-complete");
+    let kept = modules.join(" ");
+    if fs::read_to_string(&stamp).ok().as_deref() != Some(kept.as_str()) {
+        check_package(&package)?;
+        let deb = apt::download(&package, &cache.join("debs"))?;
+        eprintln!("   provisioning: unpacking {package}");
+        let _ = fs::remove_dir_all(&dir);
+        let unpacked = dir.join("unpacked");
+        apt::unpack(&deb, &unpacked)?;
+        let boot = unpacked.join("boot");
+        let image = fs::read_dir(&boot)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+            })
+            .ok_or_else(|| format!("no vmlinuz-* in {}", boot.display()))?;
+        ensure_vmlinux(&image, &dir.join("vmlinux"))?;
+        fs::create_dir_all(dir.join("modules"))?;
+        for module in modules {
+            let from = find_module(&unpacked.join("lib/modules"), module)?;
+            fs::copy(
+                &from,
+                dir.join("modules").join(from.file_name().expect("a file")),
+            )?;
+        }
+        fs::remove_dir_all(&unpacked)?;
+        fs::write(&stamp, &kept)?;
+    }
     Ok(Kernel {
-        vmlinux,
-        modules_dir: dir.join("lib/modules"),
+        vmlinux: dir.join("vmlinux"),
+        modules_dir: dir.join("modules"),
     })
 }
 
 /// `linux-image-amd64` depends on `linux-image-<abi>-amd64`; the unsigned build of the
-/// same ABI is `linux-image-<abi>-amd64-unsigned`.
-fn debian_package() -> Result<String> {
-    let signed = apt::first_dependency("linux-image-amd64")?;
-    let unsigned = format!("{signed}-unsigned");
-    if !apt::exists(&unsigned) {
+/// same ABI, `linux-image-<abi>-amd64-unsigned`, must be in the package lists too.
+fn check_package(unsigned: &str) -> Result<()> {
+    if !apt::exists(unsigned) {
+        let signed = unsigned.trim_end_matches("-unsigned");
         bail!("{signed} has no unsigned build `{unsigned}` in the package lists (try `apt-get update`)");
     }
-    Ok(unsigned)
+    Ok(())
 }
 
 /// Turn `image` (a vmlinux or a bzImage) into an uncompressed ELF at `out`, once.

@@ -34,7 +34,12 @@ pub struct Assets {
 /// Provision every asset into `cache` (normally `target/vm`).
 pub fn provision(cache: &Path) -> Result<Assets> {
     let qemu = apt::ensure_tool("qemu-system-x86_64", "qemu-system-x86")?;
-    let kernel = kernel::provision(cache)?;
+    let names: Vec<&str> = BOOT_MODULES
+        .iter()
+        .chain(EXTRA_MODULES)
+        .map(|m| m.file)
+        .collect();
+    let kernel = kernel::provision(cache, &names)?;
     let modules = BOOT_MODULES
         .iter()
         .chain(EXTRA_MODULES)
