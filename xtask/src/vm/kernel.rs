@@ -99,13 +99,11 @@ fn ensure_vmlinux(image: &Path, out: &Path) -> Result<PathBuf> {
     if bytes.starts_with(ELF_MAGIC) {
         return Ok(image.to_path_buf());
     }
-    let fresh = |o: &Path| -> bool {
-        let (Ok(o), Ok(i)) = (fs::metadata(o), fs::metadata(image)) else {
-            return false;
-        };
-        matches!((o.modified(), i.modified()), (Ok(o), Ok(i)) if o >= i)
-    };
-    if fresh(out) {
+    // Reuse an earlier extraction only if it came from this very image.
+    let meta = fs::metadata(image)?;
+    let source = format!("{} {} {:?}", image.display(), meta.len(), meta.modified()?);
+    let source_file = out.with_extension("source");
+    if out.exists() && fs::read_to_string(&source_file).is_ok_and(|s| s == source) {
         return Ok(out.to_path_buf());
     }
     crate::vm::apt::ensure_tool("xz", "xz-utils")?;
@@ -115,6 +113,7 @@ fn ensure_vmlinux(image: &Path, out: &Path) -> Result<PathBuf> {
                 let tmp = out.with_extension("tmp");
                 fs::write(&tmp, &elf)?;
                 fs::rename(&tmp, out)?;
+                fs::write(&source_file, &source)?;
                 return Ok(out.to_path_buf());
             }
         }
