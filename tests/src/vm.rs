@@ -112,7 +112,14 @@ pub fn find_gadget(gadget: &Gadget) -> io::Result<Option<DeviceInfo>> {
     }))
 }
 
-/// Poll `nusb::list_devices` until a device with these IDs is enumerated.
+/// Whether the host has put `device` in a configuration (enumeration finished: its
+/// interfaces exist and can be claimed).
+pub fn is_configured(device: &DeviceInfo) -> bool {
+    fs::read_to_string(device.sysfs_path().join("bConfigurationValue"))
+        .is_ok_and(|v| !v.trim().is_empty())
+}
+
+/// Poll `nusb::list_devices` until a device with these IDs is enumerated and configured.
 ///
 /// # Errors
 /// `TimedOut` if it has not appeared within `timeout`; enumeration errors.
@@ -123,7 +130,7 @@ pub fn wait_for_device(
 ) -> io::Result<DeviceInfo> {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some(device) = find_device(vendor_id, product_id)? {
+        if let Some(device) = find_device(vendor_id, product_id)?.filter(is_configured) {
             return Ok(device);
         }
         if Instant::now() >= deadline {

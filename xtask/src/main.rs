@@ -17,8 +17,8 @@ mod layout;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    if std::process::id() == 1 {
-        // We are /init inside the VM image. Never returns.
+    if std::process::id() == 1 && std::env::args_os().next().is_some_and(|a| a == "/init") {
+        // We are /init inside the VM image (not just PID 1 in some container). Never returns.
         vm::agent::main();
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
