@@ -1,1 +1,5 @@
 //! Shared helpers for usbdf integration tests.
+#![warn(missing_docs)]
+
+#[cfg(target_os = "linux")]
+pub mod vm;

@@ -1,0 +1,271 @@
+//! The VM suite's gadgets and kernel modules, as data.
+//!
+//! This file is the single declaration of the layout. It is compiled twice: as
+//! `usbdf_tests::vm` (re-exported there, for the tests) and by `xtask` through
+//! `#[path]` (for the guest agent and `cargo xtask gadgets`). Keep it to plain `std`
+//! data and pure functions so both crates can build it.
+
+/// Where configfs puts USB gadgets.
+pub const CONFIGFS_GADGETS: &str = "/sys/kernel/config/usb_gadget";
+
+/// Where the VM image keeps its kernel modules (flat, one `.ko` per module).
+pub const MODULE_DIR: &str = "/lib/modules/usbdf";
+
+/// How many `dummy_hcd` instances (UDC + host controller pairs) the agent creates.
+pub const UDC_COUNT: u32 = 4;
+
+/// A kernel module and the parameters to load it with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Module {
+    /// File stem of the `.ko` (dashes as the kernel package spells them).
+    pub file: &'static str,
+    /// Parameters passed to `finit_module`, e.g. `num=4`.
+    pub params: &'static str,
+}
+
+impl Module {
+    const fn new(file: &'static str) -> Module {
+        Module { file, params: "" }
+    }
+}
+
+/// Modules the agent loads at boot, in dependency order (the image has no `modules.dep`).
+pub const BOOT_MODULES: &[Module] = &[
+    Module::new("configfs"),
+    Module::new("usb-common"),
+    Module::new("usbcore"),
+    Module::new("udc-core"),
+    Module {
+        file: "dummy_hcd",
+        params: "num=4",
+    },
+    Module::new("libcomposite"),
+    Module::new("usb_f_ss_lb"),
+    Module::new("u_serial"),
+    Module::new("usb_f_acm"),
+    Module::new("usb_f_hid"),
+];
+
+/// Modules packed into the image but not loaded: tests load them when they need a
+/// kernel class driver or the kernel's own test driver (see `usbdf_tests::vm::load_module`).
+/// Listed in a working load order.
+pub const EXTRA_MODULES: &[Module] = &[
+    Module::new("usbtest"),
+    Module::new("cdc-acm"),
+    Module::new("hid"),
+    Module::new("usbhid"),
+    Module::new("hid-generic"),
+];
+
+/// One configfs gadget: a device with one configuration holding one function, bound to
+/// its own UDC (functions sharing a UDC collided on endpoint addresses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gadget {
+    /// Directory name under [`CONFIGFS_GADGETS`].
+    pub name: &'static str,
+    /// The UDC it binds to (`dummy_udc.N`).
+    pub udc: &'static str,
+    /// `idVendor`.
+    pub vendor_id: u16,
+    /// `idProduct`.
+    pub product_id: u16,
+    /// `bDeviceClass`, `bDeviceSubClass`, `bDeviceProtocol`.
+    pub device_class: [u8; 3],
+    /// Manufacturer string.
+    pub manufacturer: &'static str,
+    /// Product string.
+    pub product: &'static str,
+    /// Serial number string: unique per gadget, so tests can tell them apart.
+    pub serial: &'static str,
+    /// The function in configuration 1, interface 0.
+    pub function: Function,
+}
+
+/// A gadget function and its configfs attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    /// `f_sourcesink`: bulk IN sources a pattern, bulk OUT checks it (halts on mismatch);
+    /// vendor requests `0x5b`/`0x5c` write and read back an ep0 buffer.
+    SourceSink {
+        /// 0 zeros, 1 `(i % maxpacket) % 63`, 2 unchecked.
+        pattern: u8,
+        /// Bytes per gadget request.
+        bulk_buflen: u32,
+    },
+    /// `f_loopback`: every OUT request is echoed as one IN transfer. An OUT request ends on
+    /// a full `bulk_buflen` or a short packet, so smaller writes that end on a full packet
+    /// are not echoed until more data arrives.
+    Loopback {
+        /// Requests queued per direction.
+        qlen: u32,
+        /// Bytes per gadget request.
+        bulk_buflen: u32,
+    },
+    /// `f_acm` (`u_serial`): CDC-ACM; the gadget side is a tty ([`ACM_TTY`]).
+    Acm,
+    /// `f_hid`: interrupt IN and OUT endpoints; the gadget side is [`HID_DEVICE`].
+    Hid {
+        /// `bInterfaceProtocol` (0 none).
+        protocol: u8,
+        /// `bInterfaceSubClass` (0 no boot interface).
+        subclass: u8,
+        /// Largest report in bytes, report ID included; also the endpoints' max packet.
+        report_length: u16,
+        /// The HID report descriptor.
+        report_desc: &'static [u8],
+    },
+}
+
+impl Function {
+    /// The configfs function directory name, `<driver>.<instance>`.
+    pub fn instance(&self) -> &'static str {
+        match self {
+            Function::SourceSink { .. } => "SourceSink.usbdf",
+            Function::Loopback { .. } => "Loopback.usbdf",
+            Function::Acm => "acm.GS0",
+            Function::Hid { .. } => "hid.usb0",
+        }
+    }
+
+    /// The function's configfs attributes as (file, contents), in write order.
+    pub fn attributes(&self) -> Vec<(&'static str, Vec<u8>)> {
+        let text = |v: &dyn std::fmt::Display| v.to_string().into_bytes();
+        match *self {
+            Function::SourceSink {
+                pattern,
+                bulk_buflen,
+            } => vec![
+                ("pattern", text(&pattern)),
+                ("bulk_buflen", text(&bulk_buflen)),
+            ],
+            Function::Loopback { qlen, bulk_buflen } => {
+                vec![("qlen", text(&qlen)), ("bulk_buflen", text(&bulk_buflen))]
+            }
+            Function::Acm => Vec::new(),
+            Function::Hid {
+                protocol,
+                subclass,
+                report_length,
+                report_desc,
+            } => vec![
+                ("protocol", text(&protocol)),
+                ("subclass", text(&subclass)),
+                ("report_length", text(&report_length)),
+                ("report_desc", report_desc.to_vec()),
+            ],
+        }
+    }
+}
+
+/// Gadget zero: SourceSink alone at interface 0 with gadget zero's IDs, which is what the
+/// kernel's `usbtest` driver binds.
+pub const SOURCE_SINK: Gadget = Gadget {
+    name: "usbdf-ss",
+    udc: "dummy_udc.0",
+    vendor_id: 0x0525,
+    product_id: 0xa4a0,
+    device_class: [0xff, 0, 0],
+    manufacturer: "usbdf",
+    product: "usbdf SourceSink",
+    serial: "usbdf-ss",
+    function: Function::SourceSink {
+        pattern: 1,
+        bulk_buflen: 4096,
+    },
+};
+
+/// Loopback: bulk OUT data comes back on bulk IN. No driver of the Debian 6.1 kernel lists
+/// `0525:a4a9` in its ID table (checked against the modules' aliases), so none grabs it.
+pub const LOOPBACK: Gadget = Gadget {
+    name: "usbdf-lb",
+    udc: "dummy_udc.1",
+    vendor_id: 0x0525,
+    product_id: 0xa4a9,
+    device_class: [0xff, 0, 0],
+    manufacturer: "usbdf",
+    product: "usbdf Loopback",
+    serial: "usbdf-lb",
+    function: Function::Loopback {
+        qlen: 32,
+        bulk_buflen: 4096,
+    },
+};
+
+/// CDC-ACM serial: `0525:a4a7` (the Linux serial gadget's CDC-ACM ID).
+pub const ACM: Gadget = Gadget {
+    name: "usbdf-acm",
+    udc: "dummy_udc.2",
+    vendor_id: 0x0525,
+    product_id: 0xa4a7,
+    // Miscellaneous / common class / interface association: f_acm uses an IAD.
+    device_class: [0xef, 0x02, 0x01],
+    manufacturer: "usbdf",
+    product: "usbdf CDC-ACM",
+    serial: "usbdf-acm",
+    function: Function::Acm,
+};
+
+/// HID: vendor-defined reports (see [`HID_REPORT_DESCRIPTOR`]); `0525:a4ac` (the Linux HID
+/// gadget's ID).
+pub const HID: Gadget = Gadget {
+    name: "usbdf-hid",
+    udc: "dummy_udc.3",
+    vendor_id: 0x0525,
+    product_id: 0xa4ac,
+    device_class: [0, 0, 0],
+    manufacturer: "usbdf",
+    product: "usbdf HID",
+    serial: "usbdf-hid",
+    function: Function::Hid {
+        protocol: 0,
+        subclass: 0,
+        report_length: HID_REPORT_LENGTH,
+        report_desc: &HID_REPORT_DESCRIPTOR,
+    },
+};
+
+/// Every gadget, in UDC order.
+pub const GADGETS: [Gadget; 4] = [SOURCE_SINK, LOOPBACK, ACM, HID];
+
+/// The gadget side of the ACM function.
+pub const ACM_TTY: &str = "/dev/ttyGS0";
+
+/// The gadget side of the HID function.
+pub const HID_DEVICE: &str = "/dev/hidg0";
+
+/// HID input report ID: 8 data bytes, device to host on interrupt IN.
+pub const HID_INPUT_REPORT_ID: u8 = 1;
+/// HID output report ID: 8 data bytes, host to device on interrupt OUT (or SET_REPORT).
+pub const HID_OUTPUT_REPORT_ID: u8 = 2;
+/// HID feature report ID: 4 data bytes, GET_REPORT / SET_REPORT on ep0.
+pub const HID_FEATURE_REPORT_ID: u8 = 3;
+/// Data bytes in an input or output report (the report ID comes on top).
+pub const HID_IO_REPORT_LEN: usize = 8;
+/// Data bytes in the feature report.
+pub const HID_FEATURE_REPORT_LEN: usize = 4;
+/// `report_length`: the largest report on the wire, report ID byte included.
+pub const HID_REPORT_LENGTH: u16 = 1 + HID_IO_REPORT_LEN as u16;
+
+/// The HID gadget's report descriptor: one vendor-defined application collection with an
+/// input, an output and a feature report, each with its own report ID.
+#[rustfmt::skip]
+pub const HID_REPORT_DESCRIPTOR: [u8; 37] = [
+    0x06, 0x00, 0xff, // Usage Page (Vendor Defined 0xFF00)
+    0x09, 0x01,       // Usage (0x01)
+    0xa1, 0x01,       // Collection (Application)
+    0x15, 0x00,       //   Logical Minimum (0)
+    0x26, 0xff, 0x00, //   Logical Maximum (255)
+    0x75, 0x08,       //   Report Size (8 bits)
+    0x85, 0x01,       //   Report ID (1)
+    0x09, 0x02,       //   Usage (0x02)
+    0x95, 0x08,       //   Report Count (8)
+    0x81, 0x02,       //   Input (Data, Variable, Absolute): 8 bytes
+    0x85, 0x02,       //   Report ID (2)
+    0x09, 0x03,       //   Usage (0x03)
+    0x91, 0x02,       //   Output (Data, Variable, Absolute): 8 bytes (count still 8)
+    0x85, 0x03,       //   Report ID (3)
+    0x09, 0x04,       //   Usage (0x04)
+    0x95, 0x04,       //   Report Count (4)
+    0xb1, 0x02,       //   Feature (Data, Variable, Absolute): 4 bytes
+    0xc0,             // End Collection
+];
