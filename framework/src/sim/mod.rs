@@ -5,12 +5,14 @@
 mod backend;
 mod conn;
 mod controller;
+mod fault;
 mod host;
 mod model;
 mod models;
 mod rng;
 mod standard;
 
+pub use fault::{FaultInjector, Faults};
 pub use host::{SimDeviceHandle, SimHost, SimOptions};
 pub use model::{
     bulk_endpoint, bulk_max_packet_size, device_descriptor, interrupt_endpoint, ControlReply,
