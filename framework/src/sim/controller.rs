@@ -23,7 +23,7 @@ use super::standard::{self, Outcome};
 /// How often NAKed endpoints and requests are retried when nothing
 /// signals the controller (a model that forgets to notify still works,
 /// slowly).
-const NAK_POLL: Duration = Duration::from_millis(20);
+const NAK_POLL: Duration = Duration::from_millis(1);
 
 /// The largest packet the scratch buffer holds.
 const MAX_PACKET: usize = 1024;
