@@ -61,6 +61,7 @@ mod memory;
 mod options;
 mod pool;
 mod request;
+pub mod sim;
 mod status;
 mod target;
 
