@@ -247,9 +247,16 @@ impl std::ops::DerefMut for Guard<'_> {
 
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
+        // Completions finished under this lock (a reap after a send, a
+        // cancel of a held request, a timeout) are delivered on release
+        // unless a dispatcher is already at work.
+        let undelivered = self
+            .inner
+            .as_ref()
+            .is_some_and(|g| !g.ready.is_empty() && !g.dispatching && !g.classifying);
         drop(self.inner.take());
         self.pipe.notify.exit();
-        if self.pipe.notify.take() {
+        if self.pipe.notify.take() || undelivered {
             self.pipe.pump();
         }
     }
