@@ -60,6 +60,7 @@ mod error;
 mod memory;
 mod options;
 mod pool;
+mod reader;
 mod request;
 pub mod sim;
 mod status;
@@ -72,6 +73,9 @@ pub use error::{Error, SendError, SendErrorKind};
 pub use memory::{CapacityError, Memory};
 pub use options::{PacketSizeCheck, PipePolicy, SendOptions, ShortPacket, Timeout, Zlp};
 pub use pool::RequestPool;
+pub use reader::{
+    ContinuousReader, ReadComplete, ReaderConfig, ReaderState, ReadersFailed, ReadersFailedAction,
+};
 pub use request::{Completion, Request, RequestId};
 pub use status::Status;
 pub use target::{
@@ -95,6 +99,8 @@ mod send_sync {
     assert_impl_all!(Memory: Send, Sync);
     assert_impl_all!(Completion: Send, Sync);
     assert_impl_all!(RequestPool: Send, Sync);
+    assert_impl_all!(ContinuousReader<Bulk>: Send, Sync);
+    assert_impl_all!(ContinuousReader<Interrupt>: Send, Sync);
     assert_impl_all!(Sent: Send, Sync);
     assert_impl_all!(CancelHandle: Send, Sync);
     assert_impl_all!(ControlSent: Send, Sync);
