@@ -149,6 +149,9 @@ impl PipeShared {
     /// Start the I/O target again.
     pub(crate) fn start(self: &Arc<Self>) -> Result<(), Error> {
         let mut g = self.lock();
+        if self.device.is_gone() {
+            g.target = TargetState::Gone;
+        }
         match g.target {
             TargetState::Gone => Err(Error::Disconnected),
             _ => {

@@ -32,7 +32,7 @@ impl Device {
         let configurations = backend
             .configuration_descriptors()
             .iter()
-            .map(|raw| ConfigurationDescriptor::parse(raw))
+            .map(|raw| ConfigurationDescriptor::parse_lenient(raw))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Device {
             core: DeviceCore::new(backend),
