@@ -115,7 +115,7 @@ fn waited_and_awaited_writes_allocate_nothing() {
     let out: Pipe<Bulk, Out> = iface.open_pipe(0x01).unwrap();
     let pool = out.request_pool(4, 600);
     let opts = SendOptions::new().timeout(Duration::from_secs(5));
-    let mut run = |n: usize| {
+    let run = |n: usize| {
         for i in 0..n {
             let mut r = pool.take().unwrap();
             r.memory_mut().fill_with(600, |j| (i + j) as u8).unwrap();

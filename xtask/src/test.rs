@@ -5,7 +5,8 @@
 //!    feature-gated VM tests (`-p usbdf-tests --features vm`)
 //! 3. `cargo doc --workspace --no-deps` with `RUSTDOCFLAGS=-D warnings`
 //! 4. `cargo test --workspace` (simulator-backed)
-//! 5. the VM suite (`crate::vm`)
+//! 5. the loom model of the engine's notify protocol (`RUSTFLAGS=--cfg loom`)
+//! 6. the VM suite (`crate::vm`)
 
 use std::process::Command;
 use std::time::Instant;
@@ -28,6 +29,18 @@ fn cargo(args: &[&str]) -> Command {
 fn host_steps() -> Vec<Step> {
     let mut doc = cargo(&["doc", "--workspace", "--no-deps"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
+    // `--cfg loom` rebuilds the crate graph: keep it in its own target dir.
+    let mut loom = cargo(&[
+        "test",
+        "-p",
+        "usbdf",
+        "--lib",
+        "--release",
+        "--target-dir",
+        "target/loom",
+        "engine::notify",
+    ]);
+    loom.env("RUSTFLAGS", "--cfg loom");
     vec![
         Step {
             title: "format",
@@ -65,6 +78,10 @@ fn host_steps() -> Vec<Step> {
         Step {
             title: "test",
             command: cargo(&["test", "--workspace"]),
+        },
+        Step {
+            title: "loom model of the engine's notify protocol",
+            command: loom,
         },
     ]
 }

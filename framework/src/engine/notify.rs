@@ -94,7 +94,12 @@ mod loom_tests {
     /// holder (after its release).
     #[test]
     fn no_lost_wakeup() {
-        loom::model(|| {
+        // Two preemptions cover the interleavings this protocol is about
+        // (the waker between the holder's release and its check) and keep
+        // the model to seconds.
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        builder.check(|| {
             let n = Arc::new(Notify::new());
             let lock = Arc::new(Mutex::new(()));
             let ready = Arc::new(AtomicUsize::new(0));
