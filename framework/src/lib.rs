@@ -55,6 +55,7 @@
 mod backend;
 pub mod control;
 pub mod descriptor;
+pub mod driver;
 mod engine;
 mod error;
 mod memory;

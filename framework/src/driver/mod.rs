@@ -1,0 +1,99 @@
+//! Driver plugins: ID tables, probe/start/stop/removed, and the registry
+//! that binds drivers to devices as they arrive and leave.
+//!
+//! A driver crate implements [`Driver`]: a static ID table of
+//! [`DeviceMatch`] rows (Linux's `usb_device_id`, KMDF's INF hardware IDs),
+//! a fallible `probe` that claims what it needs and returns a typed
+//! instance or [`Probe::NotMine`], `start`/`stop` (continuous readers, I/O
+//! targets), and `removed` for surprise removal. The registry offers each
+//! interface of each arriving device to the drivers whose table matches,
+//! one driver per interface; composite devices bind one driver per function.
+
+mod id;
+
+pub use id::DeviceMatch;
+
+use crate::descriptor::InterfaceDescriptor;
+use crate::error::Error;
+use crate::target::Device;
+
+/// What `probe` is offered: a device and one of its interfaces (alternate
+/// setting 0) that matched a row of the driver's table.
+///
+/// KMDF: the `WDFDEVICE_INIT` of `EvtDriverDeviceAdd` plus the interface
+/// `EvtDevicePrepareHardware` selects.
+#[derive(Debug)]
+pub struct ProbeContext<'a> {
+    /// The device, opened and configured.
+    pub device: &'a Device,
+    /// The interface offered (its alternate setting 0).
+    pub interface: &'a InterfaceDescriptor,
+    /// The table row that matched.
+    pub matched: &'a DeviceMatch,
+}
+
+/// The outcome of a probe.
+#[derive(Debug)]
+pub enum Probe<T> {
+    /// The driver took the interface (and any others it claimed).
+    Bound(T),
+    /// Not this driver's device after all: the interface is offered to
+    /// the next matching driver. Nothing must stay claimed.
+    NotMine,
+}
+
+/// A per-device driver.
+///
+/// # Contract
+/// * `probe` runs off any event context and may block (control transfers,
+///   claiming interfaces). It claims every interface it drives through
+///   `ctx.device`; the registry binds all of them to this instance.
+/// * `start` starts continuous readers and I/O targets; `stop` stops them.
+///   Both may block briefly.
+/// * `removed` runs after surprise removal, once every request the
+///   instance had in flight has completed with
+///   [`Status::Disconnected`](crate::Status::Disconnected). It consumes
+///   the instance.
+/// * Dropping the instance (after `stop` on an orderly unbind) must release
+///   everything; requests still in flight are cancelled and complete.
+///
+/// KMDF: `EvtDriverDeviceAdd` / `EvtDevicePrepareHardware` (probe),
+/// `EvtDeviceD0Entry` / `D0Exit` (start/stop), `EvtDeviceSurpriseRemoval`
+/// (removed).
+pub trait Driver: Send + Sync + 'static {
+    /// The bound instance: typed pipes, readers, state.
+    type Instance: Send + 'static;
+
+    /// A short name for logs and `list` output.
+    fn name(&self) -> &'static str;
+
+    /// The ID table.
+    fn id_table(&self) -> &'static [DeviceMatch];
+
+    /// Try to bind to the offered interface.
+    ///
+    /// # Errors
+    /// A typed error when the device is this driver's but cannot be
+    /// driven (malformed class descriptors, a failed control request);
+    /// the registry reports it and offers the interface to no one else.
+    fn probe(&self, ctx: &ProbeContext<'_>) -> Result<Probe<Self::Instance>, Error>;
+
+    /// Start I/O.
+    ///
+    /// # Errors
+    /// A typed error; the registry then stops and drops the instance.
+    fn start(&self, instance: &mut Self::Instance) -> Result<(), Error> {
+        let _ = instance;
+        Ok(())
+    }
+
+    /// Stop I/O (orderly unbind or before `removed`).
+    fn stop(&self, instance: &mut Self::Instance) {
+        let _ = instance;
+    }
+
+    /// The device is gone; every request of the instance has completed.
+    fn removed(&self, instance: Self::Instance) {
+        drop(instance);
+    }
+}
