@@ -66,6 +66,7 @@ mod request;
 pub mod sim;
 mod status;
 mod target;
+mod wait;
 
 pub use backend::{BackendError, BackendErrorKind};
 pub use control::{ControlCancel, ControlPipe, ControlSent, SetupPacket};

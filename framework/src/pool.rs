@@ -90,30 +90,10 @@ impl RequestPool {
     /// An idle request, waiting up to `timeout` for one to come back.
     pub fn take_wait(&self, timeout: Timeout) -> Option<Request> {
         let deadline = timeout.deadline_from(Instant::now());
-        let mut st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if let Some(r) = take_locked(&self.shared, &mut st) {
-                return Some(r);
-            }
-            st = match deadline {
-                None => self
-                    .shared
-                    .returned
-                    .wait(st)
-                    .unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return None;
-                    }
-                    self.shared
-                        .returned
-                        .wait_timeout(st, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
-        }
+        let st = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut st, _) =
+            crate::wait::wait_while(&self.shared.returned, st, deadline, |st| st.free.is_empty());
+        take_locked(&self.shared, &mut st)
     }
 
     /// Requests currently idle in the pool.

@@ -249,30 +249,10 @@ impl<T: PipeType> ContinuousReader<T> {
     /// Wait until the reader is in `state`, for at most `timeout`.
     pub fn wait_for(&self, state: ReaderState, timeout: Timeout) -> bool {
         let deadline = timeout.deadline_from(Instant::now());
-        let mut g = self.shared.lock();
-        loop {
-            if g.state == state {
-                return true;
-            }
-            g = match deadline {
-                None => self
-                    .shared
-                    .changed
-                    .wait(g)
-                    .unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return false;
-                    }
-                    self.shared
-                        .changed
-                        .wait_timeout(g, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
-        }
+        let g = self.shared.lock();
+        let (_g, timed_out) =
+            crate::wait::wait_while(&self.shared.changed, g, deadline, |g| g.state != state);
+        !timed_out
     }
 }
 
@@ -383,7 +363,12 @@ impl<T: PipeType> Shared<T> {
         if status == Status::Success {
             let running = self.lock().state == ReaderState::Running;
             if running {
-                (self.config.on_read)(c.data());
+                let on_read = &self.config.on_read;
+                let data = c.data();
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| on_read(data))).is_err()
+                {
+                    tracing::error!("a continuous reader's read callback panicked");
+                }
             }
             let mut g = self.lock();
             g.outstanding -= 1;
@@ -538,23 +523,14 @@ impl<T: PipeType> Shared<T> {
     }
 
     fn wait_back(&self, deadline: Option<Instant>) -> Result<(), Error> {
-        let mut g = self.lock();
-        while g.outstanding > 0 {
-            g = match deadline {
-                None => self.changed.wait(g).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Err(Error::TimedOut);
-                    }
-                    self.changed
-                        .wait_timeout(g, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
+        let g = self.lock();
+        let (_g, timed_out) =
+            crate::wait::wait_while(&self.changed, g, deadline, |g| g.outstanding > 0);
+        if timed_out {
+            Err(Error::TimedOut)
+        } else {
+            Ok(())
         }
-        Ok(())
     }
 }
 

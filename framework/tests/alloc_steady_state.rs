@@ -68,6 +68,10 @@ fn routine_driven_reads_allocate_nothing() {
             inp.clone(),
         );
         Arc::new(move |c: usbdf::Completion| {
+            if finished.load(SeqCst) {
+                // The reads still out after the window end with the abort.
+                return;
+            }
             assert_eq!(c.status(), Status::Success);
             assert_eq!(c.bytes(), 512);
             let n = done.fetch_add(1, SeqCst) + 1;

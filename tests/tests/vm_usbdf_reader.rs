@@ -18,7 +18,10 @@ const LEN: usize = 4096;
 fn source() -> (Device, Pipe<Bulk, In>) {
     vm::require_vm();
     let device = Host::system()
-        .open(&DeviceSelector::id(SOURCE_SINK.vendor_id, SOURCE_SINK.product_id))
+        .open(&DeviceSelector::id(
+            SOURCE_SINK.vendor_id,
+            SOURCE_SINK.product_id,
+        ))
         .expect("open SourceSink");
     let iface = device.claim_interface(0).expect("claim interface 0");
     let inp = iface.open_pipe::<Bulk, In>(0x81).expect("bulk IN 0x81");
@@ -30,7 +33,10 @@ type Chunks = Arc<Mutex<Vec<Vec<u8>>>>;
 fn collecting() -> (ReadComplete, Chunks) {
     let chunks: Chunks = Arc::default();
     let c = chunks.clone();
-    (Arc::new(move |d: &[u8]| c.lock().unwrap().push(d.to_vec())), chunks)
+    (
+        Arc::new(move |d: &[u8]| c.lock().unwrap().push(d.to_vec())),
+        chunks,
+    )
 }
 
 /// Wait (bounded) until at least `n` reads arrived: progress is what is
@@ -42,7 +48,10 @@ fn wait_reads(chunks: &Chunks, n: usize) {
         if have >= n {
             return;
         }
-        assert!(Instant::now() < deadline, "only {have} of {n} reads arrived");
+        assert!(
+            Instant::now() < deadline,
+            "only {have} of {n} reads arrived"
+        );
         std::thread::park_timeout(Duration::from_millis(5));
     }
 }

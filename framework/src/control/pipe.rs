@@ -388,7 +388,10 @@ impl RoutineDriver {
             if let Some(c) = done {
                 // Drop the ControlSent (and its state) outside the lock.
                 drop(finished);
-                (self.routine)(c);
+                let routine = &self.routine;
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| routine(c))).is_err() {
+                    tracing::error!("a control completion routine panicked");
+                }
                 return;
             }
             if !self.notify.take() {

@@ -336,7 +336,18 @@ impl PipeShared {
                 self.notify.exit();
                 let routine_ran = match delivery {
                     Delivery::Call(routine, completion) => {
-                        routine(completion);
+                        // A panicking routine must not take the event
+                        // context (nusb's thread serves every device) or
+                        // this pipe's delivery down with it.
+                        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            routine(completion)
+                        }));
+                        if ran.is_err() {
+                            tracing::error!(
+                                pipe = self.info.address,
+                                "a completion routine panicked; its completion is dropped"
+                            );
+                        }
                         true
                     }
                     Delivery::Wake(w) => {

@@ -778,3 +778,25 @@ fn abort_waits_for_routines() {
     p.abort(Timeout::millis(2000)).unwrap();
     assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 3);
 }
+
+#[test]
+fn panicking_routine_does_not_wedge_the_pipe() {
+    let (p, fake, _) = pipe(Direction::Out, 8);
+    let (r, log) = collector();
+    let bad: CompletionRoutine = Arc::new(|_c: crate::Completion| panic!("driver bug"));
+    p.send(
+        out_req(0, b"boom"),
+        0,
+        &SendOptions::new(),
+        SendTo::Routine(bad),
+    )
+    .unwrap();
+    send_out(&p, 1, b"fine", &r);
+    fake.advance(10, None);
+    assert_eq!(
+        log.lock().unwrap().len(),
+        1,
+        "the next completion is still delivered"
+    );
+    assert_eq!(p.active(), 0);
+}
