@@ -454,6 +454,10 @@ impl<T: PipeType> Shared<T> {
                 return;
             }
         }
+        // Every read is back, but the last completion routine may still be
+        // returning in the event context: let the pipe go quiet first, so
+        // the policy (and a pipe reset) sees nothing in flight.
+        let _ = self.pipe.shared.wait_idle(Timeout::millis(5000));
         if status == Status::Disconnected || self.pipe.shared.device.is_gone() {
             self.set_state(ReaderState::Gone);
             return;
