@@ -35,7 +35,6 @@ fn host_steps() -> Vec<Step> {
         "-p",
         "usbdf",
         "--lib",
-        "--release",
         "--target-dir",
         "target/loom",
         "engine::notify",
