@@ -78,11 +78,6 @@ impl DeviceCore {
         }
     }
 
-    /// Requests of the device not yet delivered.
-    pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::SeqCst)
-    }
-
     /// Wait until every request of the device has been delivered, for at
     /// most `timeout`. True when idle.
     pub(crate) fn wait_idle(&self, timeout: std::time::Duration) -> bool {
