@@ -75,7 +75,8 @@ impl Loopback {
     /// Send `data` and read the echo, within `timeout` in all. The write
     /// is in flight while the echo is read, so `data` may be larger than
     /// the gadget's buffers. Zero-length reads (a ZLP left over from an
-    /// earlier echo) are skipped.
+    /// earlier echo) are skipped, and the ZLP that ends the echo of a
+    /// whole-packet write is read, so the pipe is left clean.
     ///
     /// # Errors
     /// [`LoopbackError::InvalidArgument`] for empty data; a send or
@@ -113,6 +114,15 @@ impl Loopback {
             buf = Some(c.into_request());
         }
         check(write.wait(crate::left(deadline)).status())?;
+        if data.len() % mps == 0 {
+            // A write of whole packets went out with a ZLP, so the echo ends
+            // with one (after a short gadget request, or as the echo of the
+            // ZLP itself): take it, or the next reader gets 0 bytes.
+            let r = buf.take().unwrap_or_else(|| Request::with_capacity(mps));
+            let c = self.inp.read_sync(r, mps, crate::left(deadline))?;
+            check(c.status())?;
+            got.extend_from_slice(c.data());
+        }
         if let Some(offset) = got.iter().zip(data).position(|(a, b)| a != b) {
             return Err(Mismatch {
                 offset,
@@ -131,19 +141,37 @@ impl Loopback {
     }
 
     /// Write `cfg.total_bytes` of pattern 1 and read them back, `cfg.depth`
-    /// requests in flight each way, checking the echo. Use a
-    /// `transfer_len` that is a multiple of the gadget's `bulk_buflen`
-    /// (4096 by default) so echoes carry no short packets.
+    /// requests in flight each way, checking the echo. `transfer_len` must
+    /// be a multiple of the gadget's `bulk_buflen` (4096 by default; the
+    /// writes carry no ZLP, so a smaller one is not echoed) and divide
+    /// `total_bytes`.
     ///
     /// # Errors
     /// As the stream's requests fail; [`LoopbackError::TimedOut`].
     pub fn throughput(&self, cfg: &StreamConfig) -> Result<Throughput, LoopbackError> {
-        let reads = stream::read(&self.inp, cfg, Some(Pattern::Mod63))?;
-        let writes = stream::write(&self.out, cfg, Pattern::Mod63)?;
-        let w = writes.wait();
-        let r = reads.wait()?;
-        w?;
-        Ok(r)
+        let mps = self.out.info().max_packet_size.max(1);
+        if cfg.transfer_len % mps != 0 || cfg.total_bytes % cfg.transfer_len.max(1) != 0 {
+            return Err(LoopbackError::InvalidArgument(
+                "loopback streams need whole packets and whole transfers",
+            ));
+        }
+        // Full gadget buffers need no ZLP; one after every write would end
+        // a read early and leave the last one behind in the gadget.
+        let policy = self.out.policy();
+        self.out.set_policy(usbdf::PipePolicy {
+            zlp: usbdf::Zlp::Never,
+            ..policy
+        });
+        let result = (|| {
+            let reads = stream::read(&self.inp, cfg, Some(Pattern::Mod63))?;
+            let writes = stream::write(&self.out, cfg, Pattern::Mod63)?;
+            let w = writes.wait();
+            let r = reads.wait()?;
+            w?;
+            Ok(r)
+        })();
+        self.out.set_policy(policy);
+        result
     }
 }
 

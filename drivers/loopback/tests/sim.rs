@@ -16,10 +16,25 @@ fn echo_round_trips_every_size_class() {
     let lb = Loopback::open(&sim.host()).unwrap();
     // Short, one packet, whole packets below bulk_buflen (needs the ZLP),
     // exactly bulk_buflen, several buffers, more than qlen buffers.
-    for len in [1, 511, 512, 1024, 4096, 10_000, 200_000] {
+    for len in [1, 511, 512, 4096, 10_000, 200_000, 1024] {
         let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
         assert_eq!(lb.echo(&data, T).unwrap(), data, "len {len}");
     }
+    // Nothing is left behind in the gadget (no stale ZLP for the next reader).
+    let c = lb
+        .in_pipe()
+        .read_sync(
+            usbdf::Request::with_capacity(512),
+            512,
+            Timeout::millis(100),
+        )
+        .unwrap();
+    assert_eq!(
+        c.status(),
+        usbdf::Status::TimedOut,
+        "{} bytes left",
+        c.bytes()
+    );
     assert!(matches!(
         lb.echo(&[], T),
         Err(LoopbackError::InvalidArgument(_))
