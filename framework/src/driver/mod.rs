@@ -125,3 +125,8 @@ pub trait Driver: Send + Sync + 'static {
         drop(instance);
     }
 }
+
+/// The driver tutorial's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/writing-a-driver.md")]
+mod writing_a_driver {}
