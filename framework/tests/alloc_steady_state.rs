@@ -68,9 +68,13 @@ fn routine_driven_reads_allocate_nothing() {
             inp.clone(),
         );
         Arc::new(move |c: usbdf::Completion| {
+            let n = done.fetch_add(1, SeqCst) + 1;
+            if n > WARMUP + MEASURED {
+                // The reads still out after the window are aborted below.
+                return;
+            }
             assert_eq!(c.status(), Status::Success);
             assert_eq!(c.bytes(), 512);
-            let n = done.fetch_add(1, SeqCst) + 1;
             if n == WARMUP {
                 start.store(ALLOCS.load(SeqCst), SeqCst);
             }
