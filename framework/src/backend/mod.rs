@@ -140,7 +140,9 @@ pub(crate) struct BackendDeviceInfo {
     pub protocol: u8,
     /// Interfaces as (number, class, subclass, protocol) of the active configuration.
     pub interfaces: Vec<(u8, u8, u8, u8)>,
-    /// An opaque key the backend uses to open this device again.
+    /// An opaque key naming this device while it is connected (stable
+    /// between `list` and the watch's events; a reconnected device gets a
+    /// new one, except when the OS reuses its address).
     pub key: u64,
 }
 
@@ -235,4 +237,25 @@ pub(crate) trait BackendBus: Send + Sync {
     fn list(&self) -> Result<Vec<BackendDeviceInfo>, BackendError>;
     /// Open one of the devices `list` returned.
     fn open(&self, info: &BackendDeviceInfo) -> Result<Box<dyn BackendDevice>, BackendError>;
+    /// Follow arrivals and departures from now on. Create the watch
+    /// *before* listing, so no device falls between the list and the first
+    /// event (an arrival may then be seen twice: dedupe by `key`).
+    fn watch(&self) -> Result<Box<dyn BackendWatch>, BackendError>;
+}
+
+/// An arrival or a departure on a bus.
+#[derive(Debug, Clone)]
+pub(crate) enum BusEvent {
+    /// A device was connected (it may still be enumerating: its
+    /// `interfaces` can be empty until it is configured).
+    Arrived(BackendDeviceInfo),
+    /// The device with this `BackendDeviceInfo::key` left.
+    Left(u64),
+}
+
+/// A stream of [`BusEvent`]s.
+pub(crate) trait BackendWatch: Send {
+    /// The next event, or `Pending` (the waker is called, from any thread,
+    /// when one may be ready). `Ready(None)`: the watch has ended.
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<BusEvent>>;
 }

@@ -14,8 +14,8 @@ use nusb::MaybeFuture;
 
 use super::{
     BackendBus, BackendControl, BackendDevice, BackendDeviceInfo, BackendEndpoint, BackendError,
-    BackendErrorKind, BackendInterface, Buffer, ControlData, ControlResult, RawCompletion,
-    RawStatus,
+    BackendErrorKind, BackendInterface, BackendWatch, Buffer, BusEvent, ControlData, ControlResult,
+    RawCompletion, RawStatus,
 };
 use crate::control::{ControlDirection, Recipient, RequestKind, SetupPacket};
 use crate::descriptor::TransferType;
@@ -54,31 +54,63 @@ pub(crate) fn raw_status(e: TransferError) -> RawStatus {
     }
 }
 
+/// The stable key of a nusb device: its `DeviceId` (bus and address on
+/// Linux), hashed with a fixed-key hasher so `list` and the hotplug
+/// watch's `Disconnected(DeviceId)` agree.
+fn key_of(id: nusb::DeviceId) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
+fn info_of(d: &nusb::DeviceInfo) -> BackendDeviceInfo {
+    BackendDeviceInfo {
+        bus_id: d.bus_id().to_string(),
+        address: d.device_address(),
+        vendor_id: d.vendor_id(),
+        product_id: d.product_id(),
+        serial: d.serial_number().map(str::to_owned),
+        manufacturer: d.manufacturer_string().map(str::to_owned),
+        product: d.product_string().map(str::to_owned),
+        class: d.class(),
+        subclass: d.subclass(),
+        protocol: d.protocol(),
+        interfaces: d
+            .interfaces()
+            .map(|i| (i.interface_number(), i.class(), i.subclass(), i.protocol()))
+            .collect(),
+        key: key_of(d.id()),
+    }
+}
+
+/// nusb's hotplug stream (a udev netlink socket on Linux: it needs a udev
+/// daemon running).
+struct NusbWatch(nusb::hotplug::HotplugWatch);
+
+impl BackendWatch for NusbWatch {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<BusEvent>> {
+        use futures::Stream;
+        Pin::new(&mut self.0).poll_next(cx).map(|e| {
+            e.map(|e| match e {
+                nusb::hotplug::HotplugEvent::Connected(d) => BusEvent::Arrived(info_of(&d)),
+                nusb::hotplug::HotplugEvent::Disconnected(id) => BusEvent::Left(key_of(id)),
+            })
+        })
+    }
+}
+
 impl BackendBus for NusbBus {
     fn list(&self) -> Result<Vec<BackendDeviceInfo>, BackendError> {
         let list = nusb::list_devices()
             .wait()
             .map_err(|e| err(e, "cannot list USB devices"))?;
-        Ok(list
-            .enumerate()
-            .map(|(i, d)| BackendDeviceInfo {
-                bus_id: d.bus_id().to_string(),
-                address: d.device_address(),
-                vendor_id: d.vendor_id(),
-                product_id: d.product_id(),
-                serial: d.serial_number().map(str::to_owned),
-                manufacturer: d.manufacturer_string().map(str::to_owned),
-                product: d.product_string().map(str::to_owned),
-                class: d.class(),
-                subclass: d.subclass(),
-                protocol: d.protocol(),
-                interfaces: d
-                    .interfaces()
-                    .map(|i| (i.interface_number(), i.class(), i.subclass(), i.protocol()))
-                    .collect(),
-                key: i as u64,
-            })
-            .collect())
+        Ok(list.map(|d| info_of(&d)).collect())
+    }
+
+    fn watch(&self) -> Result<Box<dyn BackendWatch>, BackendError> {
+        let w = nusb::watch_devices().map_err(|e| err(e, "cannot watch for USB hotplug"))?;
+        Ok(Box::new(NusbWatch(w)))
     }
 
     fn open(&self, info: &BackendDeviceInfo) -> Result<Box<dyn BackendDevice>, BackendError> {

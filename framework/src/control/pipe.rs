@@ -51,6 +51,16 @@ struct ControlState {
     device: Arc<DeviceCore>,
     /// Wakes the routine driver after a cancel.
     driver: Option<Waker>,
+    /// Counted in the device's in-flight requests until it completes.
+    counted: bool,
+}
+
+impl Drop for ControlState {
+    fn drop(&mut self) {
+        if self.counted {
+            self.device.request_delivered();
+        }
+    }
 }
 
 /// A finished control request.
@@ -107,6 +117,7 @@ impl ControlPipe {
         };
         let timeout = opts.timeout.unwrap_or(NO_TIMEOUT);
         let xfer = self.device.backend.submit_control(setup, data, timeout);
+        self.device.request_sent();
         if setup.direction() == ControlDirection::In {
             request.memory.clear();
         }
@@ -120,6 +131,7 @@ impl ControlPipe {
                 deadline: opts.timeout.and_then(|t| Instant::now().checked_add(t)),
                 device: self.device.clone(),
                 driver: None,
+                counted: true,
             })),
         })
     }
@@ -318,6 +330,9 @@ impl ControlSent {
             Err(s) => (s, 0),
         };
         tracing::trace!(setup = ?st.setup, ?status, bytes, "control complete");
+        if std::mem::take(&mut st.counted) {
+            st.device.request_delivered();
+        }
         Poll::Ready(Completion {
             status,
             bytes,

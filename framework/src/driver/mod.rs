@@ -10,12 +10,14 @@
 //! one driver per interface; composite devices bind one driver per function.
 
 mod id;
+mod registry;
 
 pub use id::DeviceMatch;
+pub use registry::{Binder, Binding, DeviceId, KernelDriverPolicy, Registry, RegistryEvent};
 
 use crate::descriptor::InterfaceDescriptor;
 use crate::error::Error;
-use crate::target::Device;
+use crate::target::{Device, Interface};
 
 /// What `probe` is offered: a device and one of its interfaces (alternate
 /// setting 0) that matched a row of the driver's table.
@@ -30,6 +32,32 @@ pub struct ProbeContext<'a> {
     pub interface: &'a InterfaceDescriptor,
     /// The table row that matched.
     pub matched: &'a DeviceMatch,
+}
+
+impl ProbeContext<'_> {
+    /// Claim interface `number` of the device, applying the registry's
+    /// [`KernelDriverPolicy`]: on a first probe a kernel driver holding it
+    /// makes this fail with [`Error::Busy`] (return it from `probe`); with
+    /// [`KernelDriverPolicy::Detach`] the registry then probes again and
+    /// this call detaches the kernel driver. Outside a registry (a probe
+    /// called directly) it is a plain
+    /// [`Device::claim_interface`].
+    ///
+    /// # Errors
+    /// As [`Device::claim_interface`].
+    pub fn claim_interface(&self, number: u8) -> Result<Interface, Error> {
+        self.device
+            .claim_interface_with(number, registry::claim_mode())
+    }
+
+    /// Claim the interface offered ([`claim_interface`](Self::claim_interface)
+    /// of `self.interface.number`).
+    ///
+    /// # Errors
+    /// As [`Device::claim_interface`].
+    pub fn claim(&self) -> Result<Interface, Error> {
+        self.claim_interface(self.interface.number)
+    }
 }
 
 /// The outcome of a probe.
@@ -97,3 +125,8 @@ pub trait Driver: Send + Sync + 'static {
         drop(instance);
     }
 }
+
+/// The driver tutorial's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/writing-a-driver.md")]
+mod writing_a_driver {}

@@ -17,8 +17,8 @@ pub(crate) mod sent;
 pub(crate) mod service;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::task::{Wake, Waker};
 use std::thread::Thread;
 use std::time::Instant;
@@ -38,6 +38,13 @@ pub use sent::{CancelHandle, CancelOutcome, CompletionRoutine, Sent};
 pub(crate) struct DeviceCore {
     pub(crate) backend: Box<dyn BackendDevice>,
     gone: AtomicBool,
+    /// Requests accepted on any pipe of the device (and control requests)
+    /// whose completion has not been delivered yet.
+    in_flight: AtomicUsize,
+    /// Threads in `wait_idle`; completions only take `idle_lock` when > 0.
+    idle_waiters: AtomicUsize,
+    idle_lock: Mutex<()>,
+    idle: Condvar,
 }
 
 impl DeviceCore {
@@ -45,7 +52,58 @@ impl DeviceCore {
         Arc::new(DeviceCore {
             backend,
             gone: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            idle_waiters: AtomicUsize::new(0),
+            idle_lock: Mutex::new(()),
+            idle: Condvar::new(),
         })
+    }
+
+    /// A request was accepted (counted until its completion is delivered).
+    pub(crate) fn request_sent(&self) {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A request's completion was delivered.
+    pub(crate) fn request_delivered(&self) {
+        let before = self
+            .in_flight
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .unwrap_or(0);
+        // SeqCst on both sides: either the waiter sees the count at zero,
+        // or we see the waiter and notify under its lock.
+        if before == 1 && self.idle_waiters.load(Ordering::SeqCst) > 0 {
+            let _g = self.idle_lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.idle.notify_all();
+        }
+    }
+
+    /// Wait until every request of the device has been delivered, for at
+    /// most `timeout`. True when idle.
+    pub(crate) fn wait_idle(&self, timeout: std::time::Duration) -> bool {
+        let deadline = Instant::now().checked_add(timeout);
+        self.idle_waiters.fetch_add(1, Ordering::SeqCst);
+        let mut g = self.idle_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let idle = loop {
+            if self.in_flight.load(Ordering::SeqCst) == 0 {
+                break true;
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => std::time::Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                break false;
+            }
+            g = self
+                .idle
+                .wait_timeout(g, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        };
+        drop(g);
+        self.idle_waiters.fetch_sub(1, Ordering::SeqCst);
+        idle
     }
 
     pub(crate) fn is_gone(&self) -> bool {
@@ -367,6 +425,7 @@ impl PipeShared {
                 g = self.lock_raw();
                 if routine_ran {
                     g.active = g.active.saturating_sub(1);
+                    self.device.request_delivered();
                 }
                 self.reap_all(&mut g);
             }
@@ -418,12 +477,14 @@ impl PipeShared {
                 slot.done_completion = Some(completion);
                 slot.waiter = Waiter::Future(None);
                 g.active = g.active.saturating_sub(1);
+                self.device.request_delivered();
                 w.map(Delivery::Wake).unwrap_or(Delivery::None)
             }
             Waiter::Thread(t) => {
                 slot.done_completion = Some(completion);
                 slot.waiter = Waiter::Thread(None);
                 g.active = g.active.saturating_sub(1);
+                self.device.request_delivered();
                 t.map(Delivery::Unpark).unwrap_or(Delivery::None)
             }
         }

@@ -137,6 +137,7 @@ impl PipeShared {
             done_completion: None,
         });
         g.active += 1;
+        self.device.request_sent();
         tracing::trace!(
             pipe = self.info.address,
             request = id.0,

@@ -53,7 +53,7 @@ impl BackendDevice for SimDevice {
     fn claim_interface(
         &self,
         number: u8,
-        _detach: bool,
+        detach: bool,
     ) -> Result<Box<dyn BackendInterface>, BackendError> {
         let mut st = self.conn.lock();
         if !st.alive {
@@ -70,6 +70,15 @@ impl BackendDevice for SimDevice {
             ));
         }
         let bit = 1u32 << number;
+        if st.kernel_held & bit != 0 {
+            if !detach {
+                return Err(BackendError::new(
+                    BackendErrorKind::Busy,
+                    "a kernel driver is bound to the interface",
+                ));
+            }
+            st.kernel_held &= !bit;
+        }
         if st.claimed & bit != 0 {
             return Err(BackendError::new(
                 BackendErrorKind::Busy,

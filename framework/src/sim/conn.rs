@@ -190,6 +190,8 @@ pub(crate) struct ConnState {
     pub alts: [u8; 32],
     /// Claimed interfaces (bit per number).
     pub claimed: u32,
+    /// Interfaces a simulated kernel driver holds (bit per number).
+    pub kernel_held: u32,
     pub eps: [EpQueue; EPS],
     /// Endpoints with unfinished transfers (bit per slot).
     pub work: u32,
@@ -250,6 +252,7 @@ impl Conn {
                 config: 0,
                 alts: [0; 32],
                 claimed: 0,
+                kernel_held: 0,
                 eps: std::array::from_fn(|_| EpQueue::new()),
                 work: 0,
                 wake: 0,

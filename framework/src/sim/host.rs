@@ -1,13 +1,15 @@
 //! [`SimHost`]: the simulated bus, plugging models in and out, and
 //! [`SimDeviceHandle`]: the test's grip on one plugged device.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use crate::backend::{
-    BackendBus, BackendDevice, BackendDeviceInfo, BackendError, BackendErrorKind,
+    BackendBus, BackendDevice, BackendDeviceInfo, BackendError, BackendErrorKind, BackendWatch,
+    BusEvent,
 };
 use crate::descriptor::ConfigurationDescriptor;
 use crate::target::{Host, Speed};
@@ -103,6 +105,83 @@ pub(crate) struct HostShared {
     options: SimOptions,
     devices: Mutex<Vec<Arc<DeviceSlot>>>,
     next_id: AtomicU64,
+    /// Hotplug watches of this bus (`BackendBus::watch`).
+    watchers: Mutex<Vec<Weak<WatchQueue>>>,
+}
+
+impl HostShared {
+    /// Tell every live watch about an arrival or departure.
+    fn announce(&self, event: BusEvent) {
+        let mut wakers = Vec::new();
+        lock(&self.watchers).retain(|w| match w.upgrade() {
+            Some(q) => {
+                let mut g = lock(&q.inner);
+                g.events.push_back(event.clone());
+                wakers.extend(g.waker.take());
+                true
+            }
+            None => false,
+        });
+        for w in wakers {
+            w.wake();
+        }
+    }
+}
+
+/// The event queue of one simulated hotplug watch.
+struct WatchQueue {
+    inner: Mutex<WatchInner>,
+}
+
+struct WatchInner {
+    events: VecDeque<BusEvent>,
+    waker: Option<Waker>,
+}
+
+struct SimWatch(Arc<WatchQueue>);
+
+impl BackendWatch for SimWatch {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<BusEvent>> {
+        let mut g = lock(&self.0.inner);
+        match g.events.pop_front() {
+            Some(e) => Poll::Ready(Some(e)),
+            None => {
+                g.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// What `list` and the watch's arrivals say about a connection.
+fn info_of(bus_id: &str, c: &Conn) -> BackendDeviceInfo {
+    let config = c.lock().config;
+    let d = &c.descriptors;
+    let string =
+        |i: Option<std::num::NonZeroU8>| i.and_then(|i| d.string(i.get())).map(str::to_owned);
+    BackendDeviceInfo {
+        bus_id: bus_id.to_owned(),
+        address: c.address,
+        vendor_id: d.device.vendor_id,
+        product_id: d.device.product_id,
+        serial: string(d.device.serial_number_string_index),
+        manufacturer: string(d.device.manufacturer_string_index),
+        product: string(d.device.product_string_index),
+        class: d.device.class,
+        subclass: d.device.subclass,
+        protocol: d.device.protocol,
+        interfaces: c
+            .config(config)
+            .map(|cfg| {
+                cfg.interfaces
+                    .iter()
+                    .filter_map(|i| i.first())
+                    .map(|s| (s.number, s.class, s.subclass, s.protocol))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        key: c.id,
+    }
 }
 
 static NEXT_BUS: AtomicU64 = AtomicU64::new(1);
@@ -127,6 +206,7 @@ impl SimHost {
                 options,
                 devices: Mutex::new(Vec::new()),
                 next_id: AtomicU64::new(1),
+                watchers: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -160,10 +240,13 @@ impl SimHost {
                 options,
                 pacing,
                 plugs: 0,
+                kernel_drivers: 0,
             }),
         });
-        slot.plug();
+        // Listed before it is plugged, so a watcher that sees the arrival
+        // can open it.
         lock(&self.shared.devices).push(slot.clone());
+        slot.plug();
         SimDeviceHandle { slot }
     }
 
@@ -208,6 +291,8 @@ struct SlotInner {
     options: SimOptions,
     pacing: Pacing,
     plugs: u64,
+    /// Interfaces a (simulated) kernel driver binds on every plug.
+    kernel_drivers: u32,
 }
 
 impl DeviceSlot {
@@ -259,12 +344,15 @@ impl DeviceSlot {
         {
             let mut st = conn.lock();
             st.model = Some(model);
+            st.kernel_held = inner.kernel_drivers;
             if let Some(v) = first_config {
                 let _ = super::standard::set_configuration(&conn, &mut st, v);
             }
         }
         controller::spawn(&conn).expect("start the simulated controller thread");
-        inner.conn = Some(conn);
+        inner.conn = Some(conn.clone());
+        drop(inner);
+        host.announce(BusEvent::Arrived(info_of(&host.bus_id, &conn)));
         true
     }
 
@@ -286,6 +374,9 @@ impl DeviceSlot {
         drop(inner);
         for w in wakers {
             w.wake();
+        }
+        if let Some(host) = self.host.upgrade() {
+            host.announce(BusEvent::Left(id));
         }
         true
     }
@@ -363,6 +454,40 @@ impl SimDeviceHandle {
     /// found by a new [`Host::open`]. False if it was plugged already.
     pub fn replug(&self) -> bool {
         self.slot.plug()
+    }
+
+    /// Model a kernel driver bound to `interface` (`attached`), or none:
+    /// claiming it then fails with [`Error::Busy`](crate::Error::Busy)
+    /// unless the claim detaches it
+    /// ([`InterfaceClaim::DetachKernelDriver`](crate::InterfaceClaim)).
+    /// The driver binds again on every replug, as Linux's would; interfaces
+    /// from 32 up are ignored.
+    pub fn set_kernel_driver(&self, interface: u8, attached: bool) {
+        let Some(bit) = 1u32.checked_shl(u32::from(interface)) else {
+            return;
+        };
+        let mut inner = lock(&self.slot.inner);
+        if attached {
+            inner.kernel_drivers |= bit;
+        } else {
+            inner.kernel_drivers &= !bit;
+        }
+        if let Some(c) = &inner.conn {
+            let mut st = c.lock();
+            if attached {
+                st.kernel_held |= bit;
+            } else {
+                st.kernel_held &= !bit;
+            }
+        }
+    }
+
+    /// Whether a (simulated) kernel driver holds `interface` now.
+    pub fn kernel_driver_attached(&self, interface: u8) -> bool {
+        let bit = 1u32.checked_shl(u32::from(interface)).unwrap_or(0);
+        self.slot
+            .conn()
+            .is_some_and(|c| c.lock().kernel_held & bit != 0)
     }
 
     /// Whether the device is plugged in.
@@ -457,37 +582,19 @@ impl BackendBus for SimBus {
         Ok(slots
             .iter()
             .filter_map(|s| s.conn())
-            .map(|c| {
-                let config = c.lock().config;
-                let d = &c.descriptors;
-                let string = |i: Option<std::num::NonZeroU8>| {
-                    i.and_then(|i| d.string(i.get())).map(str::to_owned)
-                };
-                BackendDeviceInfo {
-                    bus_id: self.shared.bus_id.clone(),
-                    address: c.address,
-                    vendor_id: d.device.vendor_id,
-                    product_id: d.device.product_id,
-                    serial: string(d.device.serial_number_string_index),
-                    manufacturer: string(d.device.manufacturer_string_index),
-                    product: string(d.device.product_string_index),
-                    class: d.device.class,
-                    subclass: d.device.subclass,
-                    protocol: d.device.protocol,
-                    interfaces: c
-                        .config(config)
-                        .map(|cfg| {
-                            cfg.interfaces
-                                .iter()
-                                .filter_map(|i| i.first())
-                                .map(|s| (s.number, s.class, s.subclass, s.protocol))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    key: c.id,
-                }
-            })
+            .map(|c| info_of(&self.shared.bus_id, &c))
             .collect())
+    }
+
+    fn watch(&self) -> Result<Box<dyn BackendWatch>, BackendError> {
+        let q = Arc::new(WatchQueue {
+            inner: Mutex::new(WatchInner {
+                events: VecDeque::new(),
+                waker: None,
+            }),
+        });
+        lock(&self.shared.watchers).push(Arc::downgrade(&q));
+        Ok(Box::new(SimWatch(q)))
     }
 
     fn open(&self, info: &BackendDeviceInfo) -> Result<Box<dyn BackendDevice>, BackendError> {
