@@ -42,6 +42,34 @@ fn loopback_sync_echo_of_a_full_gadget_buffer() {
             .expect("send a read");
         assert_eq!((c.status(), c.bytes()), (Status::Success, len));
         assert_bytes_eq(c.data(), &data, "echo");
+        // 4096 is whole packets, so usbdf ended the write with a ZLP (`Zlp::Auto`); the
+        // gadget took it as a request of its own and echoes it as an empty transfer.
+        let c = pair
+            .inp
+            .read_sync(Request::with_capacity(len), len, T)
+            .expect("send a read");
+        assert_eq!(
+            (c.status(), c.bytes()),
+            (Status::Success, 0),
+            "the echo of the ZLP"
+        );
+    }
+    // Without the ZLP, full gadget buffers come back back to back.
+    pair.out.set_policy(PipePolicy {
+        zlp: Zlp::Never,
+        ..PipePolicy::default()
+    });
+    let blocks: Vec<Vec<u8>> = (10..14).map(|b| numbered_block(b, len)).collect();
+    for data in &blocks {
+        assert_eq!(write_sync(&pair, data).result(), Ok(len));
+    }
+    for data in &blocks {
+        let c = pair
+            .inp
+            .read_sync(Request::with_capacity(len), len, T)
+            .expect("send a read");
+        assert_eq!(c.result(), Ok(len));
+        assert_bytes_eq(c.data(), data, "echo without ZLPs");
     }
 }
 
