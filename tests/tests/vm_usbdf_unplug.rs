@@ -659,7 +659,7 @@ fn sends_racing_an_unplug_are_refused_only_as_disconnected() {
             "racing unplug {iteration}: {accepted} reads accepted after the unbind, all ended \
              {:?}; then {} sends refused as {kinds:?} (from/to after the unbind: {window:?}) \
              before the first Disconnected refusal",
-            statuses.iter().collect::<std::collections::BTreeSet<_>>(),
+            statuses.iter().collect::<std::collections::HashSet<_>>(),
             refusals.len()
         );
         assert!(
