@@ -16,8 +16,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use usbdf::{
-    CancelHandle, CancelOutcome, Completion, CompletionRoutine, Request, SendOptions, Sent, Status,
-    Timeout,
+    CancelHandle, CancelOutcome, Completion, CompletionRoutine, PipePolicy, Request, SendOptions,
+    Sent, Status, Timeout, Zlp,
 };
 
 use usbdf_tests::gadget::{self, assert_bytes_eq, numbered_block, Rng, SsPattern, T};
@@ -202,9 +202,10 @@ fn sourcesink_in_cancel_one_of_eight_keeps_the_pattern_stream_continuous() {
     let pair = gadget::open_bulk_pair(&SOURCE_SINK);
     let mps = pair.max_packet();
     let buflen = gadget::bulk_buflen(&SOURCE_SINK);
-    // bulk_buflen is 4096, so reads of one and of four gadget requests.
-    let lengths = [buflen, 4 * buflen];
-    let pool = pair.inp.request_pool(2 * DEPTH, 4 * buflen);
+    // SourceSink never sends a short packet, so any multiple of the packet size is fine;
+    // the longer reads span several dummy_hcd frames, where a cancel catches them part-way.
+    let lengths = [buflen, 4 * buflen, 16 * buflen];
+    let pool = pair.inp.request_pool(2 * DEPTH, 16 * buflen);
 
     let (tx, rx) = mpsc::channel::<Completion>();
     let tx = Mutex::new(tx);
@@ -213,7 +214,7 @@ fn sourcesink_in_cancel_one_of_eight_keeps_the_pattern_stream_continuous() {
     });
     let mut stream = InStream {
         rx,
-        pattern: SsPattern::new(&SOURCE_SINK, mps, 4 * buflen),
+        pattern: SsPattern::new(&SOURCE_SINK, mps, 16 * buflen),
         mps,
         in_flight: VecDeque::new(),
         arrived: BTreeMap::new(),
@@ -400,15 +401,14 @@ fn loopback_out_cancel_one_of_eight_device_receives_exactly_the_reported_bytes()
 fn loopback_in_cancel_one_of_eight_reads_gets_every_echoed_byte_once() {
     vm::require_vm();
     const ITERATIONS: usize = 300;
-    /// More echoes than reads, so the reads that are not cancelled all complete.
-    const WRITES: usize = 12;
     let mut rng = Rng::from_env("loopback_in_cancel");
     let pair = gadget::open_bulk_pair(&LOOPBACK);
     gadget::drain_loopback(&pair);
     let buflen = gadget::bulk_buflen(&LOOPBACK);
-    let pool = pair.inp.request_pool(DEPTH, buflen);
+    let pool = pair.inp.request_pool(DEPTH, 4 * buflen);
     let mut tally = Tally::default();
     let mut block_id = 0u64;
+    let mut long_iterations = 0;
     let start = Instant::now();
 
     for iteration in 0..ITERATIONS {
@@ -416,19 +416,37 @@ fn loopback_in_cancel_one_of_eight_reads_gets_every_echoed_byte_once() {
             start.elapsed() < TEST_BOUND,
             "only {iteration} iterations in {TEST_BOUND:?}"
         );
+        // Two shapes, alternating at random:
+        // * short: reads of one gadget buffer, 12 writes of random length (each echo ends
+        //   on a short packet or a ZLP), so every read ends with an echo;
+        // * long: reads of four gadget buffers, 4 * DEPTH writes of exactly one buffer and no
+        //   ZLPs, so echoes are full and a read waits, part-filled, for the next one (where
+        //   a cancel catches it part-way).
+        let long = rng.below(2) == 1;
+        let (read_len, writes, zlp) = if long {
+            long_iterations += 1;
+            (4 * buflen, 4 * DEPTH, Zlp::Never)
+        } else {
+            (buflen, 12, Zlp::Auto)
+        };
+        pair.out.set_policy(PipePolicy {
+            zlp,
+            ..PipePolicy::default()
+        });
         let reads: Vec<Sent> = (0..DEPTH)
             .map(|_| {
                 let request = pool.take_wait(T).expect("an idle pooled request");
                 pair.inp
-                    .read(request, buflen, &SendOptions::new())
+                    .read(request, read_len, &SendOptions::new())
                     .expect("send a read")
             })
             .collect();
         let mut expected = Vec::new();
-        let writes: Vec<Sent> = (0..WRITES)
+        let writes: Vec<Sent> = (0..writes)
             .map(|_| {
                 block_id += 1;
-                let data = numbered_block(block_id, rng.range(1, buflen));
+                let len = if long { buflen } else { rng.range(1, buflen) };
+                let data = numbered_block(block_id, len);
                 expected.extend_from_slice(&data);
                 let mut request = Request::with_capacity(data.len());
                 request.memory_mut().set(&data).expect("fits");
@@ -447,7 +465,7 @@ fn loopback_in_cancel_one_of_eight_reads_gets_every_echoed_byte_once() {
             let c = read.wait(T);
             let (status, bytes) = (c.status(), c.bytes());
             if k == pos {
-                tally.victim(outcome, status, bytes, buflen);
+                tally.victim(outcome, status, bytes, read_len);
             } else {
                 assert_eq!(
                     status,
@@ -474,6 +492,12 @@ fn loopback_in_cancel_one_of_eight_reads_gets_every_echoed_byte_once() {
     assert_eq!(pair.inp.in_flight(), 0);
     assert_eq!(pool.available(), DEPTH);
     tally.report("loopback IN", ITERATIONS, took);
+    eprintln!(
+        "loopback IN: {long_iterations} iterations with reads of {} and full echoes, the rest \
+         with reads of {buflen} and short echoes",
+        4 * buflen
+    );
+    pair.out.set_policy(PipePolicy::default());
     gadget::drain_loopback(&pair);
 }
 

@@ -343,13 +343,10 @@ fn streaming_unplug(iteration: usize, rng: &mut Rng) -> Vec<SendErrorKind> {
             .map(|d| (d.status, d.bytes, d.at.saturating_duration_since(unplugged)))
             .collect::<Vec<_>>()
     };
-    // Both pipes had requests in flight when the unbind started. Those may still succeed
-    // (the gadget echoes what it holds while it is being torn down); everything else ends
-    // Disconnected, and at least the first pipe to notice ends that way.
-    assert!(
-        writes_before > 0 && reads_before > 0,
-        "in flight before the unbind: {writes_before} writes, {reads_before} reads"
-    );
+    // Requests in flight when the unbind started may still succeed (the gadget echoes what
+    // it holds while it is torn down); the rest end Disconnected, at least on the first pipe
+    // to notice. (The in-flight counts are a snapshot: the reader may hold all its
+    // completions at that instant.)
     assert!(
         writes_gone + reads_gone > 0,
         "nothing was Disconnected; last writes (newest first): {:?}, last reads: {:?}",
