@@ -360,3 +360,24 @@ pub fn jitter(d: Duration) {
         std::hint::spin_loop();
     }
 }
+
+/// Wait (bounded by [`T`]) until `pipe` counts nothing in flight.
+///
+/// A request stops counting only after its delivery finished: after its completion routine
+/// returned, or after a dropped `Sent`'s completion was dropped. A test that learns of a
+/// completion from inside a routine (or from a pooled request coming home) can get there
+/// first, so it waits for the count instead of asserting it.
+///
+/// # Panics
+/// When requests are still counted after [`T`].
+pub fn wait_idle<K: usbdf::PipeType, D: usbdf::PipeDirection>(pipe: &Pipe<K, D>) {
+    let deadline = Instant::now() + T.duration().unwrap_or(Duration::from_secs(5));
+    while pipe.in_flight() != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} requests still in flight on {pipe:?}",
+            pipe.in_flight()
+        );
+        std::thread::yield_now();
+    }
+}
