@@ -381,3 +381,55 @@ pub fn wait_idle<K: usbdf::PipeType, D: usbdf::PipeDirection>(pipe: &Pipe<K, D>)
         std::thread::yield_now();
     }
 }
+
+/// [`read_stream`] with `depth` reads in flight, for when the data is already waiting (each
+/// read then costs no round trip of its own). Reads still pending once `len` bytes arrived
+/// are cancelled; they must come back empty (nothing else was sent).
+///
+/// # Panics
+/// On a read that does not succeed, when more than `len` bytes arrive, or when a surplus
+/// read had data.
+pub fn read_stream_queued(inp: &Pipe<Bulk, In>, len: usize, chunk: usize, depth: usize) -> Vec<u8> {
+    let mut got = Vec::with_capacity(len);
+    let mut queue = std::collections::VecDeque::with_capacity(depth);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.len() < len {
+        while queue.len() < depth {
+            queue.push_back(
+                inp.read(Request::with_capacity(chunk), chunk, &SendOptions::new())
+                    .expect("send a read"),
+            );
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "only {} of {len} bytes arrived", got.len());
+        let c = queue
+            .pop_front()
+            .expect("a read in flight")
+            .wait(Timeout::after(left));
+        assert_eq!(
+            c.status(),
+            Status::Success,
+            "read after {} of {len} bytes",
+            got.len()
+        );
+        got.extend_from_slice(c.data());
+        assert!(
+            got.len() <= len,
+            "{} bytes arrived, only {len} were expected",
+            got.len()
+        );
+    }
+    for sent in &queue {
+        sent.cancel();
+    }
+    for sent in queue {
+        let c = sent.wait(T);
+        assert_eq!(
+            c.bytes(),
+            0,
+            "a surplus read got data ({:?}): more than {len} bytes were waiting",
+            c.status()
+        );
+    }
+    got
+}

@@ -382,7 +382,7 @@ fn loopback_out_cancel_one_of_eight_device_receives_exactly_the_reported_bytes()
         assert_eq!(c.result(), Ok(terminator.len()));
         expected.extend_from_slice(&terminator);
 
-        let echoed = gadget::read_stream(&pair.inp, expected.len(), buflen, T);
+        let echoed = gadget::read_stream_queued(&pair.inp, expected.len(), buflen, DEPTH);
         assert_bytes_eq(
             &echoed,
             &expected,
@@ -405,7 +405,7 @@ fn loopback_in_cancel_one_of_eight_reads_gets_every_echoed_byte_once() {
     let pair = gadget::open_bulk_pair(&LOOPBACK);
     gadget::drain_loopback(&pair);
     let buflen = gadget::bulk_buflen(&LOOPBACK);
-    let pool = pair.inp.request_pool(DEPTH, 4 * buflen);
+    let pool = pair.inp.request_pool(DEPTH, 2 * buflen);
     let mut tally = Tally::default();
     let mut block_id = 0u64;
     let mut long_iterations = 0;
@@ -419,13 +419,13 @@ fn loopback_in_cancel_one_of_eight_reads_gets_every_echoed_byte_once() {
         // Two shapes, alternating at random:
         // * short: reads of one gadget buffer, 12 writes of random length (each echo ends
         //   on a short packet or a ZLP), so every read ends with an echo;
-        // * long: reads of four gadget buffers, 4 * DEPTH writes of exactly one buffer and no
+        // * long: reads of two gadget buffers, 2 * DEPTH writes of exactly one buffer and no
         //   ZLPs, so echoes are full and a read waits, part-filled, for the next one (where
         //   a cancel catches it part-way).
         let long = rng.below(2) == 1;
         let (read_len, writes, zlp) = if long {
             long_iterations += 1;
-            (4 * buflen, 4 * DEPTH, Zlp::Never)
+            (2 * buflen, 2 * DEPTH, Zlp::Never)
         } else {
             (buflen, 12, Zlp::Auto)
         };
@@ -479,7 +479,7 @@ fn loopback_in_cancel_one_of_eight_reads_gets_every_echoed_byte_once() {
             let c = w.wait(T);
             assert_eq!(c.status(), Status::Success, "write");
         }
-        let rest = gadget::read_stream(&pair.inp, expected.len() - got.len(), buflen, T);
+        let rest = gadget::read_stream_queued(&pair.inp, expected.len() - got.len(), buflen, DEPTH);
         got.extend_from_slice(&rest);
         assert_bytes_eq(
             &got,
@@ -495,7 +495,7 @@ fn loopback_in_cancel_one_of_eight_reads_gets_every_echoed_byte_once() {
     eprintln!(
         "loopback IN: {long_iterations} iterations with reads of {} and full echoes, the rest \
          with reads of {buflen} and short echoes",
-        4 * buflen
+        2 * buflen
     );
     pair.out.set_policy(PipePolicy::default());
     gadget::drain_loopback(&pair);
