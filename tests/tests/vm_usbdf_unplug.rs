@@ -51,13 +51,22 @@ fn assert_success_then_disconnected(what: &str, log: &[Done]) -> usize {
         match d.status {
             Status::Success if gone == 0 => {}
             Status::Disconnected => gone += 1,
-            other => panic!(
-                "{what} {i} of {}: {other:?} ({} bytes); only Success before the unplug and \
-                 Disconnected after it are allowed (statuses: {:?})",
-                log.len(),
-                d.bytes,
-                log.iter().map(|d| d.status).collect::<Vec<_>>()
-            ),
+            other => {
+                let mut runs: Vec<(Status, usize)> = Vec::new();
+                for d in log {
+                    match runs.last_mut() {
+                        Some((s, n)) if *s == d.status => *n += 1,
+                        _ => runs.push((d.status, 1)),
+                    }
+                }
+                panic!(
+                    "{what} {i} of {}: {other:?} ({} bytes); only Success before the unplug and \
+                     Disconnected after it are allowed (statuses in order, with run lengths: \
+                     {runs:?})",
+                    log.len(),
+                    d.bytes
+                )
+            }
         }
     }
     gone
