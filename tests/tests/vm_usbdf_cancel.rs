@@ -197,7 +197,7 @@ impl InStream {
 #[test]
 fn sourcesink_in_cancel_one_of_eight_keeps_the_pattern_stream_continuous() {
     vm::require_vm();
-    const ITERATIONS: usize = 400;
+    const ITERATIONS: usize = 300;
     let mut rng = Rng::from_env("sourcesink_in_cancel");
     let pair = gadget::open_bulk_pair(&SOURCE_SINK);
     let mps = pair.max_packet();
