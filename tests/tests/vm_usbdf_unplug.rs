@@ -461,7 +461,12 @@ fn idle_reads_unplug(iteration: usize) {
         statuses.push((d.status, d.bytes, d.at));
     }
     for (status, bytes, at) in &statuses {
-        assert_eq!((*status, *bytes), (Status::Disconnected, 0));
+        assert_eq!(
+            (*status, *bytes),
+            (Status::Disconnected, 0),
+            "unplug {iteration}: a request pending at the unplug (all statuses: {:?})",
+            statuses.iter().map(|s| s.0).collect::<Vec<_>>()
+        );
         let took = *at - unplugged;
         assert!(
             took < COMPLETION_BOUND,
@@ -558,7 +563,12 @@ fn blocked_writes_unplug(iteration: usize) {
         statuses.push((d.status, d.bytes, d.at));
     }
     for (status, bytes, at) in &statuses {
-        assert_eq!((*status, *bytes), (Status::Disconnected, 0));
+        assert_eq!(
+            (*status, *bytes),
+            (Status::Disconnected, 0),
+            "unplug {iteration}: a request pending at the unplug (all statuses: {:?})",
+            statuses.iter().map(|s| s.0).collect::<Vec<_>>()
+        );
         let took = *at - unplugged;
         assert!(
             took < COMPLETION_BOUND,
