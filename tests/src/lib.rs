@@ -2,4 +2,6 @@
 #![warn(missing_docs)]
 
 #[cfg(target_os = "linux")]
+pub mod gadget;
+#[cfg(target_os = "linux")]
 pub mod vm;
