@@ -104,6 +104,16 @@ pub enum Error {
     /// Any other OS error, with its cause.
     #[error("USB backend error")]
     Backend(#[source] BackendError),
+    /// A driver's own error (from `probe` or `start`), with its cause.
+    #[error("driver error")]
+    Driver(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl Error {
+    /// Wrap a driver's own error, keeping it as the cause.
+    pub fn driver(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Driver(Box::new(e))
+    }
 }
 
 impl Error {

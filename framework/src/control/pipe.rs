@@ -342,13 +342,21 @@ impl ControlSent {
 }
 
 /// nusb reports its own control timeout as `Cancelled`: when we did not
-/// cancel and a deadline was set and has passed, it is a timeout.
+/// cancel and a deadline was set and has passed, it is a timeout. A
+/// `Cancelled` well before any deadline was the OS refusing the request
+/// (usbfs answers a request to an endpoint that is not in the
+/// configuration with ENOENT, which nusb reports as `Cancelled`): that is
+/// an invalid request, not a cancel nobody asked for.
 fn map_control_status(raw: RawStatus, deadline: Option<Instant>) -> Status {
     match raw {
-        RawStatus::Cancelled
-            if deadline.is_some_and(|d| Instant::now() + Duration::from_millis(5) >= d) =>
-        {
-            Status::TimedOut
+        RawStatus::Cancelled => {
+            let timed_out =
+                deadline.is_some_and(|d| Instant::now() + Duration::from_millis(5) >= d);
+            if timed_out {
+                Status::TimedOut
+            } else {
+                Status::InvalidArgument
+            }
         }
         other => Status::from_raw(other),
     }

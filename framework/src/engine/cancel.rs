@@ -227,7 +227,9 @@ impl PipeShared {
         }
     }
 
-    /// The service thread's answer to a `Fault` probe.
+    /// The probe's answer to a `Fault`: the device is gone (every `Fault`
+    /// becomes `Disconnected`), or it is there and the `Fault` halts the
+    /// pipe.
     pub(crate) fn classified(self: &Arc<Self>, gone: bool) {
         let mut g = self.lock();
         g.classifying = false;
@@ -242,10 +244,21 @@ impl PipeShared {
                     }
                 }
             }
-            if g.halted == Some(Status::Fault) {
-                g.halted = None;
+        } else if g.halted.is_none() {
+            g.halted = Some(Status::Fault);
+        }
+        if g.phase == super::Phase::Draining && g.fifo.is_empty() {
+            // The drain waited for this answer.
+            self.end_drain(&mut g);
+        } else if g.phase == super::Phase::Running {
+            // Requests held while the probe ran: the device's fate decides.
+            if g.halted.is_some() || g.target == TargetState::Gone {
+                self.fail_held(&mut g);
+            } else {
+                while let Some(key) = g.held.pop_front() {
+                    self.submit_fresh(&mut g, key);
+                }
             }
-            self.fail_held(&mut g);
         }
         drop(g);
         self.pump();

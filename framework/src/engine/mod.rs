@@ -219,6 +219,8 @@ struct Slot {
     short: bool,
     cancel: Option<Status>,
     error: Option<Status>,
+    /// Times the OS cancelled this request's transfers on its own.
+    os_cancels: u8,
     waiter: Waiter,
     deadline: Option<Instant>,
     sent_at: Instant,

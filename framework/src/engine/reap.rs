@@ -28,7 +28,9 @@ impl PipeShared {
                 };
                 self.reap_one(g, seg, c);
             }
-            if g.phase == Phase::Draining && g.fifo.is_empty() {
+            // A drain ends once everything is back, and not while a Fault
+            // is being classified: its outcome decides what is resubmitted.
+            if g.phase == Phase::Draining && g.fifo.is_empty() && !g.classifying {
                 self.end_drain(g);
                 continue;
             }
@@ -92,6 +94,16 @@ impl PipeShared {
                     }
                 }
                 let unfinished = !slot.data_complete || !slot.zlp_complete;
+                if slot.cancel.is_none() && g.phase == Phase::Running {
+                    slot.os_cancels = slot.os_cancels.saturating_add(1);
+                }
+                if slot.os_cancels > 2 && slot.error.is_none() {
+                    // The OS keeps cancelling this transfer on its own (usbfs
+                    // refuses a submission to an endpoint that is not in the
+                    // configuration with ENOENT, which nusb reports as
+                    // `Cancelled`): stop resubmitting it.
+                    slot.error = Some(Status::InvalidArgument);
+                }
                 if slot.cancel.is_none() && slot.error.is_none() && unfinished {
                     // Collateral of a cancel aimed at another request:
                     // resubmit what is left once the drain is over.
@@ -120,14 +132,15 @@ impl PipeShared {
                     self.device.mark_gone();
                     g.target = super::TargetState::Gone;
                 } else if status == Status::Fault {
-                    // Unplug or bus error? Ask the device from the service
-                    // thread; delivery waits for the answer.
+                    // Unplug or bus error? Ask the device off the event
+                    // context. Until it answers, delivery waits, new sends
+                    // are held, and the pipe is not called halted: the
+                    // answer decides between `Disconnected` and a halt.
                     if !g.classifying {
                         g.classifying = true;
                         super::service::probe(self.clone());
                     }
-                }
-                if status.halts_pipe() && g.halted.is_none() {
+                } else if status.halts_pipe() && g.halted.is_none() {
                     g.halted = Some(status);
                 }
             }

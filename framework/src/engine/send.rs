@@ -131,6 +131,7 @@ impl PipeShared {
             short: false,
             cancel: None,
             error: None,
+            os_cancels: 0,
             waiter,
             deadline,
             sent_at: now,
@@ -146,7 +147,7 @@ impl PipeShared {
             "send"
         );
 
-        if g.phase == Phase::Draining || !g.held.is_empty() {
+        if g.phase == Phase::Draining || g.classifying || !g.held.is_empty() {
             g.held.push_back(key);
         } else {
             self.submit_fresh(&mut g, key);

@@ -115,16 +115,30 @@ pub(crate) fn probe(pipe: Arc<PipeShared>) {
 }
 
 fn device_gone(pipe: &PipeShared) -> bool {
-    if pipe.device.is_gone() {
-        return true;
+    // During an unplug the GET_STATUS itself can fail with EPROTO or time
+    // out before usbfs notices the device is gone (measured in the VM), so
+    // only `Disconnected` means gone and only an answer (data or a stall)
+    // means present; anything else is asked again, for a bounded time.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        if pipe.device.is_gone() {
+            return true;
+        }
+        let setup = SetupPacket::get_status(Recipient::Device, 0);
+        let xfer = pipe
+            .device
+            .backend
+            .submit_control(setup, &[], Duration::from_millis(200));
+        match crate::control::block_on_control(xfer) {
+            Err(RawStatus::Disconnected) => return true,
+            Ok(_) | Err(RawStatus::Stall) => return false,
+            Err(_) if std::time::Instant::now() < deadline => {
+                // Back off before asking again (this is the probe's own
+                // thread, never an event context).
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // Still no answer: keep the `Fault` as reported.
+            Err(_) => return false,
+        }
     }
-    let setup = SetupPacket::get_status(Recipient::Device, 0);
-    let xfer = pipe
-        .device
-        .backend
-        .submit_control(setup, &[], Duration::from_millis(500));
-    matches!(
-        crate::control::block_on_control(xfer),
-        Err(RawStatus::Disconnected)
-    )
 }
