@@ -278,7 +278,8 @@ impl CdcAcm {
     ///
     /// # Errors
     /// As [`set_line_coding`](Self::set_line_coding); [`AcmError::LineCoding`] when the
-    /// device's bytes are not a line coding.
+    /// device sent fewer than 7 bytes. Values CDC does not define are returned as they
+    /// came (see [`LineCoding`]).
     pub fn line_coding(&self) -> Result<LineCoding, AcmError> {
         let setup = self.setup(ControlDirection::In, GET_LINE_CODING, 0, 7);
         let bytes = self

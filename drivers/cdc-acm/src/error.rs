@@ -62,8 +62,8 @@ pub enum AcmError {
     /// The configuration has no usable ACM function.
     #[error("no usable CDC-ACM function")]
     NotAcm(#[from] FindError),
-    /// `GET_LINE_CODING` returned bytes that are not a line coding.
-    #[error("the device returned an invalid line coding")]
+    /// `GET_LINE_CODING` returned fewer than 7 bytes.
+    #[error("the device returned a short line coding")]
     LineCoding(#[from] LineCodingError),
     /// A usbdf setup operation or control request failed.
     #[error("USB operation failed")]
@@ -167,7 +167,7 @@ pub(crate) fn to_usbdf(e: AcmError) -> usbdf::Error {
             usbdf::Error::InvalidArgument("CDC-ACM transfer could not run")
         }
         AcmError::LineCoding(_) => {
-            usbdf::Error::InvalidArgument("the device returned an invalid line coding")
+            usbdf::Error::InvalidArgument("the device returned a short line coding")
         }
     }
 }

@@ -14,6 +14,8 @@ pub enum StopBits {
     OnePointFive,
     /// 2 stop bits (2).
     Two,
+    /// A value CDC does not define, as the device reported it.
+    Other(u8),
 }
 
 /// Parity (`bParityType`).
@@ -30,11 +32,14 @@ pub enum Parity {
     Mark,
     /// Space (4).
     Space,
+    /// A value CDC does not define, as the device reported it.
+    Other(u8),
 }
 
-/// Data bits per character (`bDataBits`): 5, 6, 7, 8 or 16.
+/// Data bits per character (`bDataBits`): CDC defines 5, 6, 7, 8 and 16; any other value
+/// is kept as the device reported it ([`is_valid`](Self::is_valid) tells).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct DataBits(u8);
+pub struct DataBits(pub u8);
 
 impl DataBits {
     /// 5 data bits.
@@ -56,6 +61,11 @@ impl DataBits {
         }
     }
 
+    /// Whether CDC defines this value.
+    pub const fn is_valid(self) -> bool {
+        matches!(self.0, 5..=8 | 16)
+    }
+
     /// The number of bits.
     pub const fn get(self) -> u8 {
         self.0
@@ -70,7 +80,10 @@ impl Default for DataBits {
 
 /// The 7-byte line coding of `SET_LINE_CODING` / `GET_LINE_CODING` (CDC PSTN 1.2, 6.3.11).
 ///
-/// The default is 9600 8N1.
+/// The default is 9600 8N1. Parsing is lossless: values CDC does not define are kept
+/// (`Other`, a raw [`DataBits`]) so that what a device reports can be shown and sent back
+/// unchanged; [`is_valid`](Self::is_valid) checks them. (Linux's `f_acm` reports all
+/// zeros until the host's first `SET_LINE_CODING`.)
 ///
 /// ```
 /// use usbdf_cdc_acm::{LineCoding, Parity};
@@ -107,15 +120,6 @@ pub enum LineCodingError {
     /// Fewer than 7 bytes.
     #[error("line coding needs 7 bytes, got {0}")]
     Truncated(usize),
-    /// `bCharFormat` above 2.
-    #[error("bCharFormat {0} is not 0, 1 or 2")]
-    StopBits(u8),
-    /// `bParityType` above 4.
-    #[error("bParityType {0} is not 0..=4")]
-    Parity(u8),
-    /// `bDataBits` not 5, 6, 7, 8 or 16.
-    #[error("bDataBits {0} is not 5, 6, 7, 8 or 16")]
-    DataBits(u8),
 }
 
 impl LineCoding {
@@ -129,6 +133,7 @@ impl LineCoding {
             StopBits::One => 0,
             StopBits::OnePointFive => 1,
             StopBits::Two => 2,
+            StopBits::Other(v) => v,
         };
         let parity = match self.parity {
             Parity::None => 0,
@@ -136,14 +141,16 @@ impl LineCoding {
             Parity::Even => 2,
             Parity::Mark => 3,
             Parity::Space => 4,
+            Parity::Other(v) => v,
         };
         [r0, r1, r2, r3, stop, parity, self.data_bits.get()]
     }
 
-    /// Parse the wire form (bytes past the 7th are ignored).
+    /// Parse the wire form (bytes past the 7th are ignored). Every 7 bytes parse, and
+    /// [`to_bytes`](Self::to_bytes) gives them back.
     ///
     /// # Errors
-    /// [`LineCodingError`] for a short buffer or a value CDC does not define.
+    /// [`LineCodingError::Truncated`] for fewer than 7 bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<LineCoding, LineCodingError> {
         let &[r0, r1, r2, r3, stop, parity, data] = bytes
             .first_chunk::<7>()
@@ -154,7 +161,7 @@ impl LineCoding {
                 0 => StopBits::One,
                 1 => StopBits::OnePointFive,
                 2 => StopBits::Two,
-                other => return Err(LineCodingError::StopBits(other)),
+                other => StopBits::Other(other),
             },
             parity: match parity {
                 0 => Parity::None,
@@ -162,10 +169,18 @@ impl LineCoding {
                 2 => Parity::Even,
                 3 => Parity::Mark,
                 4 => Parity::Space,
-                other => return Err(LineCodingError::Parity(other)),
+                other => Parity::Other(other),
             },
-            data_bits: DataBits::new(data).ok_or(LineCodingError::DataBits(data))?,
+            data_bits: DataBits(data),
         })
+    }
+
+    /// Whether every field holds a value CDC defines (stop bits 0..=2, parity 0..=4, data
+    /// bits 5..=8 or 16).
+    pub fn is_valid(&self) -> bool {
+        !matches!(self.stop_bits, StopBits::Other(_))
+            && !matches!(self.parity, Parity::Other(_))
+            && self.data_bits.is_valid()
     }
 }
 
@@ -294,25 +309,24 @@ mod tests {
     }
 
     #[test]
-    fn bad_bytes_are_typed() {
+    fn short_bytes_are_typed_and_odd_values_kept() {
         for n in 0..7 {
             assert_eq!(
                 LineCoding::from_bytes(&[0; 7][..n]),
                 Err(LineCodingError::Truncated(n))
             );
         }
+        // f_acm before the first SET_LINE_CODING.
+        let zeros = LineCoding::from_bytes(&[0; 7]).unwrap();
+        assert_eq!(zeros.data_bits, DataBits(0));
+        assert!(!zeros.is_valid());
+        let odd = LineCoding::from_bytes(&[0, 0, 0, 0, 3, 5, 9]).unwrap();
         assert_eq!(
-            LineCoding::from_bytes(&[0, 0, 0, 0, 3, 0, 8]),
-            Err(LineCodingError::StopBits(3))
+            (odd.stop_bits, odd.parity, odd.data_bits),
+            (StopBits::Other(3), Parity::Other(5), DataBits(9))
         );
-        assert_eq!(
-            LineCoding::from_bytes(&[0, 0, 0, 0, 0, 5, 8]),
-            Err(LineCodingError::Parity(5))
-        );
-        assert_eq!(
-            LineCoding::from_bytes(&[0, 0, 0, 0, 0, 0, 9]),
-            Err(LineCodingError::DataBits(9))
-        );
+        assert_eq!(odd.to_bytes(), [0, 0, 0, 0, 3, 5, 9]);
+        assert!(LineCoding::default().is_valid());
     }
 
     #[test]
@@ -363,13 +377,15 @@ mod tests {
     proptest! {
         #[test]
         fn round_trip(lc in line_coding()) {
+            prop_assert!(lc.is_valid());
             prop_assert_eq!(LineCoding::from_bytes(&lc.to_bytes()), Ok(lc));
         }
 
         #[test]
-        fn bytes_round_trip_when_valid(bytes in proptest::collection::vec(any::<u8>(), 0..10)) {
-            if let Ok(lc) = LineCoding::from_bytes(&bytes) {
-                prop_assert_eq!(&lc.to_bytes()[..], &bytes[..7]);
+        fn any_bytes_round_trip(bytes in proptest::collection::vec(any::<u8>(), 0..10)) {
+            match LineCoding::from_bytes(&bytes) {
+                Ok(lc) => prop_assert_eq!(&lc.to_bytes()[..], &bytes[..7]),
+                Err(e) => prop_assert_eq!(e, LineCodingError::Truncated(bytes.len())),
             }
         }
 
