@@ -11,10 +11,10 @@
 //! use usbdf::{Bulk, DeviceSelector, Host, In, Out, Request, SendOptions, Status, Timeout};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let device = Host::system().open(&DeviceSelector::id(0x0525, 0xa4a0))?;
+//! let device = Host::system().open(&DeviceSelector::id(0x0525, 0xa4a9))?;
 //! let iface = device.claim_interface(0)?;
-//! let out = iface.open_pipe::<Bulk, Out>(0x01)?;
-//! let inp = iface.open_pipe::<Bulk, In>(0x81)?;
+//! let out = iface.open_first::<Bulk, Out>()?;
+//! let inp = iface.open_first::<Bulk, In>()?;
 //!
 //! // Synchronous, with a required timeout.
 //! let mut req = Request::with_capacity(512);

@@ -170,6 +170,30 @@ impl Interface {
         self.open_pipe_with(address, PipePolicy::default())
     }
 
+    /// Open the first endpoint of the current setting with this pipe's
+    /// type and direction: how a driver finds its bulk IN/OUT pair without
+    /// hard-coding addresses (kmdf_fx2's `SelectInterfaces` walks the pipes
+    /// the same way).
+    ///
+    /// # Errors
+    /// [`Error::NoSuchEndpoint`] (address 0) when the setting has none;
+    /// otherwise as [`open_pipe`](Self::open_pipe).
+    pub fn open_first<T: PipeType, D: PipeDirection>(&self) -> Result<Pipe<T, D>, Error> {
+        let address = self
+            .descriptor()
+            .and_then(|s| {
+                s.endpoints
+                    .iter()
+                    .find(|e| {
+                        e.transfer_type() == T::TYPE
+                            && Direction::from_address(e.address) == D::DIRECTION
+                    })
+                    .map(|e| e.address)
+            })
+            .ok_or(Error::NoSuchEndpoint(0))?;
+        self.open_pipe(address)
+    }
+
     /// Open a typed pipe with an explicit policy.
     ///
     /// # Errors
