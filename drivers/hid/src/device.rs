@@ -124,6 +124,12 @@ impl Inputs {
     }
 
     fn push(&self, wire: &[u8]) {
+        if wire.is_empty() {
+            // A zero-length packet, not a report: f_hid ends every report
+            // that fills whole packets with one. Linux's usbhid skips them too.
+            tracing::trace!("HID: zero-length input transfer skipped");
+            return;
+        }
         let report = self.descriptor.decode_input(wire);
         if let Some(cb) = &self.callback {
             cb(&report);
@@ -365,7 +371,8 @@ impl HidDevice {
         self.inner.inputs.lock().queue.pop_front()
     }
 
-    /// Input reports received so far (queued, read or dropped).
+    /// Input reports received so far (queued, read or dropped); zero-length
+    /// transfers are not reports and are not counted.
     pub fn inputs_received(&self) -> u64 {
         self.inner.inputs.lock().received
     }
