@@ -77,6 +77,7 @@ pub use options::{PacketSizeCheck, PipePolicy, SendOptions, ShortPacket, Timeout
 pub use pool::RequestPool;
 pub use reader::{
     ContinuousReader, ReadComplete, ReaderConfig, ReaderState, ReadersFailed, ReadersFailedAction,
+    StateChange,
 };
 pub use request::{Completion, Request, RequestId};
 pub use status::Status;

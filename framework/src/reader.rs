@@ -18,6 +18,11 @@ use crate::target::{In, Pipe, PipeType};
 /// KMDF: `EVT_WDF_USB_READER_COMPLETION_ROUTINE`.
 pub type ReadComplete = Arc<dyn Fn(&[u8]) + Send + Sync + 'static>;
 
+/// Called with the reader's new state (and the last failure, if any)
+/// whenever it changes: `Running`, `Recovering`, `Stopped`, `Gone`. It can
+/// run in usbdf's event context: it must not block.
+pub type StateChange = Arc<dyn Fn(ReaderState, Option<Status>) + Send + Sync + 'static>;
+
 /// What to do after a read failed and every reader has come back.
 ///
 /// KMDF: the return value of `EVT_WDF_USB_READERS_FAILED`.
@@ -67,6 +72,9 @@ pub struct ReaderConfig {
     pub on_read: ReadComplete,
     /// What happens after a failed read.
     pub on_failed: ReadersFailed,
+    /// Told about every state change (for instance, that the device is
+    /// gone), if set.
+    pub on_state: Option<StateChange>,
 }
 
 impl ReaderConfig {
@@ -77,7 +85,14 @@ impl ReaderConfig {
             pending_reads: 2,
             on_read,
             on_failed: ReadersFailed::Restart,
+            on_state: None,
         }
+    }
+
+    /// Be told about every state change.
+    pub fn on_state(mut self, f: StateChange) -> ReaderConfig {
+        self.on_state = Some(f);
+        self
     }
 
     /// Set the number of pending reads.
@@ -99,6 +114,7 @@ impl std::fmt::Debug for ReaderConfig {
             .field("transfer_length", &self.transfer_length)
             .field("pending_reads", &self.pending_reads)
             .field("on_failed", &self.on_failed)
+            .field("on_state", &self.on_state.is_some())
             .finish()
     }
 }
@@ -150,6 +166,8 @@ struct Inner {
     /// Sends so far, numbering them.
     sends: u64,
     failure: Option<Status>,
+    /// The state last told to `on_state`.
+    reported: ReaderState,
     restarts: u64,
     reads: u64,
 }
@@ -199,6 +217,7 @@ impl<T: PipeType> ContinuousReader<T> {
                     handles: Vec::new(),
                     sends: 0,
                     failure: None,
+                    reported: ReaderState::Stopped,
                     restarts: 0,
                     reads: 0,
                 }),
@@ -290,6 +309,7 @@ impl<T: PipeType> Shared<T> {
             g.parked.drain(..).collect()
         };
         self.changed.notify_all();
+        self.emit();
         let mut result = Ok(());
         for r in requests {
             if let Err(e) = self.send(r) {
@@ -413,6 +433,7 @@ impl<T: PipeType> Shared<T> {
             g.failure = Some(status);
             std::mem::take(&mut g.handles)
         };
+        self.emit();
         tracing::debug!(
             pipe = self.pipe.info().address,
             ?status,
@@ -498,6 +519,26 @@ impl<T: PipeType> Shared<T> {
     fn set_state(&self, s: ReaderState) {
         self.lock().state = s;
         self.changed.notify_all();
+        self.emit();
+    }
+
+    /// Tell `on_state` about the current state if it changed since the
+    /// last call.
+    fn emit(&self) {
+        let Some(f) = &self.config.on_state else {
+            return;
+        };
+        let (state, failure) = {
+            let mut g = self.lock();
+            if g.reported == g.state {
+                return;
+            }
+            g.reported = g.state;
+            (g.state, g.failure)
+        };
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(state, failure))).is_err() {
+            tracing::error!("a continuous reader's state callback panicked");
+        }
     }
 
     fn stop(self: &Arc<Self>, timeout: Timeout) -> Result<(), Error> {
@@ -509,6 +550,7 @@ impl<T: PipeType> Shared<T> {
             std::mem::take(&mut g.handles)
         };
         self.changed.notify_all();
+        self.emit();
         for (_, h) in handles {
             if let Some(h) = h {
                 h.cancel();

@@ -178,3 +178,41 @@ fn bad_reader_configs_are_typed_errors() {
         ));
     }
 }
+
+#[test]
+fn state_changes_are_reported_including_gone() {
+    let sim = SimHost::new();
+    let dev = sim.plug(SourceSink::new(Pattern::Mod63, 4096));
+    let (_d, inp) = source(&sim);
+    let (on_read, chunks) = collecting();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = Mutex::new(tx);
+    let reader = inp
+        .continuous_reader(
+            ReaderConfig::new(4096, on_read).on_state(Arc::new(move |s, f| {
+                let _ = tx.lock().unwrap().send((s, f));
+            })),
+        )
+        .unwrap();
+    reader.start().unwrap();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        (ReaderState::Running, None)
+    );
+    wait_reads(&chunks, 2);
+    dev.unplug();
+    let mut seen = Vec::new();
+    while seen.last().map(|(s, _)| *s) != Some(ReaderState::Gone) {
+        seen.push(
+            rx.recv_timeout(Duration::from_secs(5))
+                .expect("a state change"),
+        );
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (ReaderState::Recovering, Some(Status::Disconnected)),
+            (ReaderState::Gone, Some(Status::Disconnected))
+        ]
+    );
+}
