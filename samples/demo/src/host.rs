@@ -6,9 +6,9 @@ use usbdf::descriptor::class;
 use usbdf::{DeviceInfo, Host};
 use usbdf_loopback::{LOOPBACK_PRODUCT_ID, SOURCESINK_PRODUCT_ID, VENDOR_ID};
 
-use crate::bench::SimBench;
 use crate::error::{Result, StepExt};
 use crate::peer::Peers;
+use crate::simulated::SimBench;
 
 /// The CDC-ACM gadget's product ID (Linux's serial gadget, `0525:a4a7`).
 pub const ACM_PRODUCT_ID: u16 = 0xa4a7;

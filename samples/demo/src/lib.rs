@@ -10,9 +10,9 @@
 //! | module | what |
 //! |---|---|
 //! | [`host`] | real devices or the simulator: [`DemoHost`], [`HostMode`] |
-//! | [`bench`] | the simulated devices and their device sides: [`SimBench`] |
+//! | [`simulated`] | the simulated devices and their device sides: [`SimBench`] |
 //! | [`peer`] | the device side of a port or a HID function: [`Peers`] |
-//! | [`bind`] | the registry with the four drivers; [`Handle`]s to the bound instances |
+//! | [`mod@bind`] | the registry with the four drivers; [`Handle`]s to the bound instances |
 //! | [`cmd`] | `tour` (no arguments), `list`, `loopback`, `serial`, `hid` |
 //! | [`error`] | [`DemoError`]: the failed step with its cause |
 //!
@@ -28,19 +28,19 @@
 //! ```
 #![warn(missing_docs)]
 
-pub mod bench;
 pub mod bind;
 pub mod cmd;
 pub mod error;
 pub mod host;
 pub mod peer;
+pub mod simulated;
 
-pub use bench::SimBench;
 pub use bind::{bind, Bound, Handle};
 pub use cmd::tour::{Summary, TourOptions};
 pub use error::{DemoError, Result};
 pub use host::{DemoHost, HostMode};
 pub use peer::{HidPeer, Peers, SerialPeer};
+pub use simulated::SimBench;
 
 use usbdf::Host;
 

@@ -12,7 +12,7 @@ use crate::error::{DemoError, Result, StepExt};
 
 /// The gadget's buffer size (`bulk_buflen`): stream transfers are whole buffers.
 pub const BULK_BUFLEN: usize = 4096;
-/// How many progress steps a run is split into (each a stream of its own).
+/// How many progress steps a long run is split into.
 const STEPS: usize = 50;
 /// Bound of the echo.
 const ECHO_TIMEOUT: Timeout = Timeout::millis(2000);
@@ -21,10 +21,10 @@ const ECHO_TIMEOUT: Timeout = Timeout::millis(2000);
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct LoopbackArgs {
     /// Bytes per request: a multiple of the gadget's 4096-byte buffers.
-    #[arg(long, default_value_t = 16 * 1024)]
+    #[arg(long, default_value_t = 64 * 1024)]
     pub size: usize,
     /// Bytes to move in all (rounded down to whole requests).
-    #[arg(long, default_value_t = 16 << 20)]
+    #[arg(long, default_value_t = 64 << 20)]
     pub total: usize,
     /// Requests in flight each way.
     #[arg(long, default_value_t = 8)]
@@ -34,8 +34,8 @@ pub struct LoopbackArgs {
 impl Default for LoopbackArgs {
     fn default() -> Self {
         LoopbackArgs {
-            size: 16 * 1024,
-            total: 16 << 20,
+            size: 64 * 1024,
+            total: 64 << 20,
             depth: 8,
         }
     }
@@ -85,7 +85,9 @@ pub fn stream(lb: &Loopback, args: &LoopbackArgs) -> Result<LoopbackOutcome> {
     let echoed = lb.echo(message, ECHO_TIMEOUT).step("echo a message")?.len();
 
     let bar = progress_bar(total as u64);
-    let step = (total / STEPS / args.size).max(1) * args.size;
+    // Each step is a stream of its own (the pipeline drains between steps): keep it long
+    // enough to fill the pipeline many times over.
+    let step = (total / STEPS).max(args.size * args.depth * 4) / args.size * args.size;
     let mut outcome = LoopbackOutcome {
         echoed,
         verified_bytes: 0,
@@ -117,7 +119,7 @@ fn progress_bar(total: u64) -> ProgressBar {
     };
     let bar = ProgressBar::with_draw_target(Some(total), target);
     if let Ok(style) = ProgressStyle::with_template(
-        "{bar:40.cyan/blue} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+        "{bar:30.cyan/blue} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
     ) {
         bar.set_style(style);
     }

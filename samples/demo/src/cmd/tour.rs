@@ -192,7 +192,7 @@ fn sourcesink(ss: &SourceSink, options: &TourOptions) -> Result<SourceSinkSummar
     const T: Timeout = Timeout::millis(2000);
     let first = ss.read_checked(4096, T).step("read the source")?.len() as u64;
     let t = ss
-        .read_throughput(&StreamConfig::new(options.sourcesink_bytes, 16 * 1024, 8))
+        .read_throughput(&StreamConfig::new(options.sourcesink_bytes, 64 * 1024, 8))
         .step("stream from the source")?;
     let sink_bytes = 4096;
     ss.write_pattern(sink_bytes, T)
