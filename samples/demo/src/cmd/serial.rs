@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use usbdf::{Host, Timeout};
 use usbdf_cdc_acm::{
-    AcmError, CdcAcm, ControlLines, LineCoding, Notification, Parity, SerialState, StopBits,
+    AcmError, AcmReader, AcmWriter, CdcAcm, ControlLines, LineCoding, Notification, Parity,
+    SerialState, StopBits,
 };
 
 use crate::cmd::VidPid;
@@ -97,6 +98,21 @@ pub fn session(
     input: &mut impl Read,
     output: &mut (impl Write + Send),
 ) -> Result<SerialOutcome> {
+    pump(prepare(port, args)?, args, input, output)
+}
+
+/// A port set up for a session: what [`pump`] needs, without the port itself (so the
+/// registry can stop it while a session waits on standard input).
+struct Prepared {
+    line_coding: LineCoding,
+    notifications: Receiver<Notification>,
+    reader: AcmReader,
+    writer: AcmWriter,
+}
+
+/// Set the line coding (checked by reading it back) and the control lines; subscribe to
+/// notifications.
+fn prepare(port: &CdcAcm, args: &SerialArgs) -> Result<Prepared> {
     let coding = LineCoding {
         rate: args.baud,
         ..LineCoding::default()
@@ -123,10 +139,30 @@ pub fn session(
     port.set_control_lines(lines)
         .step("SET_CONTROL_LINE_STATE")?;
     eprintln!("serial: DTR {} RTS {}", on(lines.dtr), on(lines.rts));
+    Ok(Prepared {
+        line_coding,
+        notifications,
+        reader: port.reader(),
+        writer: port.writer(),
+    })
+}
 
+/// Copy `input` to the port and the port to `output` until `input` ends and the port has
+/// been quiet for `args.linger_ms`.
+fn pump(
+    prepared: Prepared,
+    args: &SerialArgs,
+    input: &mut impl Read,
+    output: &mut (impl Write + Send),
+) -> Result<SerialOutcome> {
+    let Prepared {
+        line_coding,
+        notifications,
+        reader,
+        mut writer,
+    } = prepared;
     let ended = AtomicBool::new(false);
     let linger = Timeout::After(Duration::from_millis(args.linger_ms.max(1)));
-    let (reader, mut writer) = (port.reader(), port.writer());
     writer.set_timeout(WRITE_TIMEOUT);
     let (ended_ref, reader_ref) = (&ended, &reader);
     let (to_device, from_device) = std::thread::scope(|s| {
@@ -235,13 +271,19 @@ pub fn run_with(
         .iter()
         .find(|p| args.device.is_none_or(|id| id.is(p.get().device())))
         .ok_or(DemoError::NoDevice("CDC-ACM port"))?;
-    let port = handle.get();
-    eprintln!(
-        "serial: port on {:04x}:{:04x}, interfaces {} and {}",
-        port.device().device_descriptor().vendor_id,
-        port.device().device_descriptor().product_id,
-        port.info().comm_interface,
-        port.info().data_interface
-    );
-    session(&port, args, input, output)
+    let prepared = {
+        // Released before the session: the registry can stop the port meanwhile (an
+        // unplug), and the session's reads and writes then fail with `Disconnected`.
+        let port = handle.get();
+        let d = port.device().device_descriptor();
+        eprintln!(
+            "serial: port on {:04x}:{:04x}, interfaces {} and {}",
+            d.vendor_id,
+            d.product_id,
+            port.info().comm_interface,
+            port.info().data_interface
+        );
+        prepare(&port, args)?
+    };
+    pump(prepared, args, input, output)
 }
