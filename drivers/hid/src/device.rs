@@ -131,9 +131,9 @@ impl Inputs {
             return;
         }
         let report = self.descriptor.decode_input(wire);
-        if let Some(cb) = &self.callback {
-            cb(&report);
-        }
+        // Queue and count first, then tell the callback: whoever the
+        // callback wakes sees the counters already include this report.
+        let for_callback = self.callback.as_ref().map(|_| report.clone());
         let mut s = self.lock();
         if s.queue.len() >= self.capacity {
             s.queue.pop_front();
@@ -143,6 +143,9 @@ impl Inputs {
         s.received += 1;
         drop(s);
         self.ready.notify_all();
+        if let (Some(cb), Some(report)) = (&self.callback, for_callback) {
+            cb(&report);
+        }
     }
 }
 
