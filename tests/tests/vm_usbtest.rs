@@ -1229,7 +1229,7 @@ fn throughput(case: &str, out: bool, p: Params) {
     let mut report = CaseReport::new(
         case,
         format!(
-            "{}; pattern 1 (the gadget's), zero-copy memory",
+            "{}; pattern 1 (the gadget's), zero-copy memory, no ZLPs",
             p.describe()
         ),
     );
