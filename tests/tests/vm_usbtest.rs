@@ -9,6 +9,7 @@
 //! endpoints).
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -638,6 +639,9 @@ fn usbtest_case10_control_queue() {
         })
     };
     let mut outcomes = [[0usize; 3]; 16]; // full, short, stall
+                                          // Even iterations: `ControlPipe::send` futures; odd ones: `send_with` routines.
+    let by_future = |it: u32| it % 2 == 0;
+    let mut futures: Vec<Option<usbdf::ControlSent>> = Vec::new();
     for it in 0..p.iterations {
         done.lock().unwrap().clear();
         let mut expected = Vec::new();
@@ -649,11 +653,59 @@ fn usbtest_case10_control_queue() {
             }
             let mut request = Request::with_capacity(usize::from(setup.length).max(1));
             request.set_tag(i as u64);
-            cp.send_with(request, setup, &SendOptions::new(), &routine)
-                .unwrap_or_else(|e| panic!("iteration {it}: send subcase {n}: {e}"));
+            if by_future(it) {
+                futures.push(Some(
+                    cp.send(request, setup, &SendOptions::new())
+                        .unwrap_or_else(|e| panic!("iteration {it}: send subcase {n}: {e}")),
+                ));
+            } else {
+                cp.send_with(request, setup, &SendOptions::new(), &routine)
+                    .unwrap_or_else(|e| panic!("iteration {it}: send subcase {n}: {e}"));
+            }
             expected.push((n, setup, expect));
         }
         let deadline = Instant::now() + Duration::from_secs(10);
+        if by_future(it) {
+            // Poll the pending futures from the last to the first, again and again. A future
+            // found not ready after a later one was seen ready completed after it: that is a
+            // reordering (readiness never goes back). Polling in submission order instead
+            // would invent reorderings when several finish during one sweep.
+            let waker = futures::task::noop_waker();
+            let mut cx = std::task::Context::from_waker(&waker);
+            let mut order = Vec::new();
+            let mut latest_ready: Option<usize> = None;
+            while order.len() < futures.len() {
+                assert!(
+                    Instant::now() < deadline,
+                    "iteration {it}: {} of {} control futures ready",
+                    order.len(),
+                    futures.len()
+                );
+                for (i, slot) in futures.iter_mut().enumerate().rev() {
+                    let Some(sent) = slot else { continue };
+                    match std::pin::Pin::new(sent).poll(&mut cx) {
+                        std::task::Poll::Ready(c) => {
+                            order.push((c.request().tag(), c.status(), c.bytes()));
+                            latest_ready = latest_ready.max(Some(i));
+                            *slot = None;
+                        }
+                        std::task::Poll::Pending => {
+                            if let Some(j) = latest_ready.filter(|&j| j > i) {
+                                panic!(
+                                    "iteration {it}: control request {j} completed before \
+                                     request {i} (FIFO order broken)"
+                                );
+                            }
+                        }
+                    }
+                }
+                std::thread::yield_now();
+            }
+            // No reordering seen: the order is submission order.
+            order.sort_by_key(|c| c.0);
+            futures.clear();
+            *done.lock().unwrap() = order;
+        }
         let mut g = done.lock().unwrap();
         while g.len() < expected.len() {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -708,7 +760,10 @@ fn usbtest_case10_control_queue() {
             format!("{n}:{what}")
         })
         .collect();
-    report.note(format!("subcases {}", summary.join(",")));
+    report.note(format!(
+        "half the iterations through send futures, half through routines; subcases {}",
+        summary.join(",")
+    ));
 }
 
 // ---------------------------------------------------------------------------------------
