@@ -4,4 +4,6 @@
 #[cfg(target_os = "linux")]
 pub mod gadget;
 #[cfg(target_os = "linux")]
+pub mod usbtest;
+#[cfg(target_os = "linux")]
 pub mod vm;
