@@ -12,6 +12,8 @@ tasks:
   test [--no-vm | --vm-only] [--keep-console <path>] [<filter>...] [-- <libtest args>...]
       fmt check, clippy, doc, cargo test, then the real-gadget suite in a qemu VM.
       <filter> and libtest args go to the in-VM test binaries.
+  bench [--quick] [--runs <n>] [--update-docs] (see `cargo xtask bench --help`)
+      throughput and latency: usbdf vs nusb, libusb, kernel usbtest, in the gadget VM.
   gadgets --print | up | down
       print the configfs steps that build the VM's gadgets, or run them on this host
       (needs root and a kernel with dummy_hcd or a real UDC).

@@ -1,8 +1,9 @@
 //! `cargo xtask`: usbdf's developer tasks.
 //!
-//! One binary, one module per subcommand (`test`, `gadgets`). The same binary is also the
+//! One binary, one module per subcommand (`test`, `gadgets`, `bench`). The same binary is also the
 //! VM image's `/init`: run as PID 1 it becomes the guest agent (see `vm::agent`).
 
+mod bench;
 mod cmd;
 mod flags;
 mod gadgets;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("gadgets") => gadgets::run(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             eprint!("{}", flags::USAGE);

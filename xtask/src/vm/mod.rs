@@ -7,15 +7,15 @@
 
 pub mod agent;
 mod apt;
-mod build;
+pub(crate) mod build;
 pub mod configfs;
 mod cpio;
-mod initramfs;
+pub(crate) mod initramfs;
 mod kernel;
-mod protocol;
-mod provision;
-mod qemu;
-mod report;
+pub(crate) mod protocol;
+pub(crate) mod provision;
+pub(crate) mod qemu;
+pub(crate) mod report;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -1,0 +1,212 @@
+//! `usbdf-bench`: the in-VM half of `cargo xtask bench`.
+//!
+//! Runs inside the gadget VM as root. It reconfigures the SourceSink gadget for throughput
+//! (pattern 0, large gadget requests, deep gadget queue: the gadget must not be the limit),
+//! then measures, interleaving the implementations run by run (A B C A B C …):
+//!
+//! * SourceSink bulk IN and OUT throughput, sizes × queue depths, for usbdf (pool requests
+//!   resubmitted from a completion routine), raw nusb (`Endpoint::allocate`, submit N,
+//!   `wait_next_complete`, resubmit) and libusb (the `libusb-bench` C program, async transfers);
+//! * latency: a synchronous 64 B Loopback echo and a control GET_DESCRIPTOR;
+//! * finally the kernel's own `usbtest` cases 27/28 on the same gadget (it binds the
+//!   interface, so it runs last, after every user-space handle is closed).
+//!
+//! Every result is one line `@@bench {json}` on stdout; progress lines start with `bench:`.
+//! A counting global allocator reports usbdf's allocations per request in steady state.
+
+mod alloc;
+mod gadget;
+mod libusb;
+mod measure;
+mod nusb_impl;
+mod usbdf_impl;
+mod usbtest;
+
+use std::time::Duration;
+
+use measure::{Cell, Latency, Measurement, Scenario};
+
+/// Run configuration from the command line.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// One size per scenario at depth 8.
+    pub quick: bool,
+    /// Repeats per cell.
+    pub runs: usize,
+    /// Measured time per throughput run.
+    pub window: Duration,
+    /// Warm-up before the measured window.
+    pub warmup: Duration,
+    /// Samples per latency run.
+    pub samples: usize,
+}
+
+fn parse_args() -> Config {
+    let mut cfg = Config {
+        quick: false,
+        runs: 3,
+        window: Duration::from_millis(400),
+        warmup: Duration::from_millis(60),
+        samples: 400,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => cfg.quick = true,
+            "--runs" => {
+                cfg.runs = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--runs <n>")
+            }
+            "--window-ms" => {
+                cfg.window = Duration::from_millis(
+                    args.next()
+                        .and_then(|v| v.parse().ok())
+                        .expect("--window-ms <ms>"),
+                )
+            }
+            "--samples" => {
+                cfg.samples = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--samples <n>")
+            }
+            // The VM agent passes libtest's flag to every binary it runs.
+            "--test-threads=1" => {}
+            other => eprintln!("bench: ignoring argument `{other}`"),
+        }
+    }
+    cfg
+}
+
+/// The throughput cells, in run order.
+fn cells(cfg: &Config) -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for scenario in [Scenario::SourceSinkIn, Scenario::SourceSinkOut] {
+        if cfg.quick {
+            cells.push(Cell {
+                scenario,
+                size: 65536,
+                depth: 8,
+            });
+            continue;
+        }
+        for size in [512, 4096, 65536] {
+            let depths: &[usize] = if size == 65536 { &[1, 8, 32] } else { &[1, 8] };
+            for &depth in depths {
+                cells.push(Cell {
+                    scenario,
+                    size,
+                    depth,
+                });
+            }
+        }
+    }
+    cells
+}
+
+fn main() {
+    let cfg = parse_args();
+    if let Err(err) = run(&cfg) {
+        println!("bench: FAILED: {err}");
+        std::process::exit(1);
+    }
+}
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn run(cfg: &Config) -> Result<()> {
+    println!(
+        "bench: reconfiguring SourceSink for throughput ({})",
+        gadget::DESCRIPTION
+    );
+    gadget::reconfigure_sourcesink()?;
+    let libusb = libusb::Program::find();
+    if libusb.is_none() {
+        println!("bench: libusb-bench not in the image: libusb columns skipped");
+    }
+
+    let cells = cells(cfg);
+    let total = cells.len();
+    for (i, cell) in cells.iter().enumerate() {
+        println!(
+            "bench: [{}/{total}] {} {} B depth {}",
+            i + 1,
+            cell.scenario.name(),
+            cell.size,
+            cell.depth
+        );
+        let mut usbdf = Measurement::new(*cell, "usbdf", "MB/s");
+        let mut nusb = Measurement::new(*cell, "nusb", "MB/s");
+        let mut lib = Measurement::new(*cell, "libusb", "MB/s");
+        let mut allocs = Vec::new();
+        for _ in 0..cfg.runs {
+            let r = usbdf_impl::throughput(cell, cfg)?;
+            usbdf.runs.push(r.mbps);
+            allocs.push(r.allocs_per_request);
+            nusb.runs.push(nusb_impl::throughput(cell, cfg)?);
+            if let Some(p) = &libusb {
+                lib.runs.push(p.throughput(cell, cfg)?);
+            }
+        }
+        usbdf.allocs_per_request = allocs
+            .iter()
+            .copied()
+            .fold(None, |m: Option<f64>, a| Some(m.map_or(a, |m| m.max(a))));
+        for m in [usbdf, nusb, lib] {
+            if !m.runs.is_empty() {
+                m.emit();
+            }
+        }
+    }
+
+    for scenario in [Latency::Echo64, Latency::Control] {
+        println!("bench: latency {}", scenario.name());
+        let cell = Cell {
+            scenario: scenario.scenario(),
+            size: scenario.size(),
+            depth: 1,
+        };
+        let mut usbdf = Measurement::new(cell, "usbdf", "us");
+        let mut nusb = Measurement::new(cell, "nusb", "us");
+        let mut lib = Measurement::new(cell, "libusb", "us");
+        for _ in 0..cfg.runs {
+            usbdf.push_latency(usbdf_impl::latency(scenario, cfg.samples)?);
+            nusb.push_latency(nusb_impl::latency(scenario, cfg.samples)?);
+            if let Some(p) = &libusb {
+                lib.push_latency(p.latency(scenario, cfg.samples)?);
+            }
+        }
+        for m in [usbdf, nusb, lib] {
+            if !m.runs.is_empty() {
+                m.emit();
+            }
+        }
+    }
+
+    println!("bench: kernel usbtest (cases 27/28)");
+    match usbtest::Usbtest::load() {
+        Ok(kernel) => {
+            for (i, cell) in cells.iter().enumerate() {
+                println!(
+                    "bench: usbtest [{}/{total}] {} {} B depth {}",
+                    i + 1,
+                    cell.scenario.name(),
+                    cell.size,
+                    cell.depth
+                );
+                let mut m = Measurement::new(*cell, "usbtest", "MB/s");
+                for _ in 0..cfg.runs {
+                    m.runs.push(kernel.throughput(cell, cfg)?);
+                }
+                m.emit();
+            }
+        }
+        Err(err) => println!("bench: usbtest unavailable: {err}"),
+    }
+    println!("bench: done");
+    // The VM agent's report counts libtest summary lines; say the one "test" passed.
+    println!("test result: ok. 1 passed; 0 failed; 0 ignored");
+    Ok(())
+}
