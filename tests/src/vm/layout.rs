@@ -53,11 +53,15 @@ pub const BOOT_MODULES: &[Module] = &[
 /// Listed in a working load order.
 pub const EXTRA_MODULES: &[Module] = &[
     Module::new("usbtest"),
-    Module::new("cdc-acm"),
+    CDC_ACM_MODULE,
     Module::new("hid"),
     Module::new("usbhid"),
     Module::new("hid-generic"),
 ];
+
+/// The kernel's CDC-ACM host driver (`cdc_acm`; depends only on `usbcore`). Loaded, it
+/// binds the ACM functions of [`ACM`] and [`COMPOSITE`] (`/dev/ttyACM*`).
+pub const CDC_ACM_MODULE: Module = Module::new("cdc-acm");
 
 /// One configfs gadget: a device with one configuration holding [`function`](Self::function)
 /// and then [`more_functions`](Self::more_functions), bound to its own UDC.
