@@ -1,10 +1,11 @@
 //! `cargo xtask`: usbdf's developer tasks.
 //!
-//! One binary, one module per subcommand (`test`, `gadgets`). The same binary is also the
+//! One binary, one module per subcommand (`test`, `gadgets`, `fuzz`). The same binary is also the
 //! VM image's `/init`: run as PID 1 it becomes the guest agent (see `vm::agent`).
 
 mod cmd;
 mod flags;
+mod fuzz;
 mod gadgets;
 mod test;
 mod vm;
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
         Some("gadgets") => gadgets::run(&args[1..]),
+        Some("fuzz") => fuzz::task(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             eprint!("{}", flags::USAGE);
             return if args.is_empty() {
