@@ -20,7 +20,11 @@ fuzz_target!(|data: &[u8]| {
     let strict = ConfigurationDescriptor::parse(data);
     let lenient = ConfigurationDescriptor::parse_lenient(data);
     if let Ok(config) = &strict {
-        assert_eq!(lenient.as_ref().ok(), Some(config), "lenient differs from strict");
+        assert_eq!(
+            lenient.as_ref().ok(),
+            Some(config),
+            "lenient differs from strict"
+        );
         let again = ConfigurationDescriptor::parse(&config.to_bytes()).expect("re-parse");
         assert_eq!(strip(&again), strip(config));
     }

@@ -13,6 +13,9 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(ids) = parse_language_ids(data) {
         assert!(ids.len() <= 127);
-        assert_eq!(parse_language_ids(&encode_language_ids(&ids)).expect("re-parse"), ids);
+        assert_eq!(
+            parse_language_ids(&encode_language_ids(&ids)).expect("re-parse"),
+            ids
+        );
     }
 });
