@@ -253,3 +253,117 @@ pub fn load_module(module: &Module) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// The kernel's name of a module: the file stem with dashes as underscores
+/// (`cdc-acm` → `cdc_acm`), as `/sys/module` and `delete_module(2)` spell it.
+pub fn module_name(module: &Module) -> String {
+    module.file.replace('-', "_")
+}
+
+/// Whether a module is loaded (`/sys/module/<name>/initstate` exists; built-in code has
+/// a `/sys/module` directory too, but no `initstate`).
+pub fn is_module_loaded(module: &Module) -> bool {
+    Path::new("/sys/module")
+        .join(module_name(module))
+        .join("initstate")
+        .exists()
+}
+
+/// Unload a module (`delete_module(2)`, non-blocking: fails with `EWOULDBLOCK` while it is
+/// in use, e.g. a `/dev/ttyACM*` is open). Not loaded is fine.
+pub fn unload_module(module: &Module) -> io::Result<()> {
+    let name = CString::new(module_name(module)).map_err(io::Error::other)?;
+    // SAFETY: a NUL-terminated module name and flags.
+    let rc = unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) };
+    let err = io::Error::last_os_error();
+    if rc != 0 && err.raw_os_error() != Some(libc::ENOENT) {
+        return Err(io::Error::new(
+            err.kind(),
+            format!("delete_module {}: {err}", module_name(module)),
+        ));
+    }
+    Ok(())
+}
+
+/// A module loaded for one test and unloaded when this guard drops (also when the test
+/// fails), so later tests and test binaries find the kernel as the agent left it.
+#[must_use = "the module is unloaded when this guard drops"]
+#[derive(Debug)]
+pub struct LoadedModule {
+    module: Module,
+}
+
+impl LoadedModule {
+    /// Load `module` (see [`load_module`]).
+    pub fn load(module: &Module) -> io::Result<LoadedModule> {
+        load_module(module)?;
+        Ok(LoadedModule { module: *module })
+    }
+
+    /// Unload now and report errors (dropping unloads too, ignoring errors).
+    pub fn unload(self) -> io::Result<()> {
+        let module = self.module;
+        std::mem::forget(self);
+        unload_module(&module)
+    }
+}
+
+impl Drop for LoadedModule {
+    fn drop(&mut self) {
+        let _ = unload_module(&self.module);
+    }
+}
+
+/// The kernel driver bound to interface `number` (configuration 1) of `gadget` on the
+/// host side (`usbfs` while a program has claimed it), or `None`.
+///
+/// # Errors
+/// `NotFound` when the gadget is not enumerated; enumeration errors.
+pub fn interface_driver(gadget: &Gadget, number: u8) -> io::Result<Option<String>> {
+    let device = find_gadget(gadget)?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{} is not enumerated", gadget.name),
+        )
+    })?;
+    let sysfs = device.sysfs_path();
+    let base = sysfs
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let link = sysfs.join(format!("{base}:1.{number}")).join("driver");
+    match fs::read_link(&link) {
+        Ok(target) => Ok(target.file_name().map(|n| n.to_string_lossy().into_owned())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Poll [`interface_driver`] until it is `want`.
+///
+/// # Errors
+/// `TimedOut` (naming the driver last seen) if that has not happened within `timeout`.
+pub fn wait_interface_driver(
+    gadget: &Gadget,
+    number: u8,
+    want: Option<&str>,
+    timeout: Duration,
+) -> io::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let now = interface_driver(gadget, number)?;
+        if now.as_deref() == want {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "{} interface {number}: driver {now:?}, not {want:?} after {timeout:?}",
+                    gadget.name
+                ),
+            ));
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}

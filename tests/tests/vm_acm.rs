@@ -174,16 +174,21 @@ fn acm_serial_state_follows_the_gadget_tty() {
     let tty = vm::configure_tty_raw(vm::ACM_TTY).expect("open the gadget tty");
     let on_open = wait_for_state(&rx, SerialState(SerialState::DCD | SerialState::DSR));
     drop(tty);
+    // f_acm merges state changes while a notification is still queued, and
+    // an earlier test may have left one queued (its tty opened and closed
+    // with nobody reading notifications): a stale DCD|DSR can come before
+    // the real one. What must hold: every notification is a whole serial
+    // state, DCD|DSR is seen while the tty is open, and the stream settles
+    // on 0 once it is closed, in order.
     let on_close = wait_for_state(&rx, SerialState(0));
     eprintln!("SERIAL_STATE on open: {on_open:?}; on close: {on_close:?}");
-    // Before the open, only a stale "closed" state may come (from enumeration).
-    for n in &on_open[..on_open.len() - 1] {
-        assert_eq!(*n, Notification::SerialState(SerialState(0)), "{on_open:?}");
-    }
+    let valid = |n: &Notification| matches!(n, Notification::SerialState(SerialState(v)) if *v == 0 || *v == (SerialState::DCD | SerialState::DSR));
+    assert!(on_open.iter().all(valid), "{on_open:?}");
+    assert!(on_close.iter().all(valid), "{on_close:?}");
     assert_eq!(
-        on_close,
-        vec![Notification::SerialState(SerialState(0))],
-        "exactly one notification on close"
+        on_close.last(),
+        Some(&Notification::SerialState(SerialState(0))),
+        "the close is the last word"
     );
     assert_eq!(acm.latest_serial_state(), Some(SerialState(0)));
     assert_eq!(acm.notifications_malformed(), 0);

@@ -1,4 +1,4 @@
-//! Proves the VM machinery: the four gadgets are enumerated by the guest's host stack,
+//! Proves the VM machinery: every gadget of the layout is enumerated by the guest's host stack,
 //! data moves on Loopback and CDC-ACM, and unbind/rebind is seen by nusb.
 //!
 //! Raw nusb on purpose: these tests check the environment, not usbdf.

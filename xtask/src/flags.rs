@@ -9,9 +9,12 @@ pub const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  test [--no-vm | --vm-only] [--keep-console <path>] [<filter>...] [-- <libtest args>...]
-      fmt check, clippy, doc, cargo test, then the real-gadget suite in a qemu VM.
-      <filter> and libtest args go to the in-VM test binaries.
+  test [--no-vm | --vm-only] [--no-fuzz] [--keep-console <path>] [<filter>...] [-- <libtest args>...]
+      fmt check, clippy, doc, cargo test, bounded fuzzing (20 s per fuzz target), then the
+      real-gadget suite in a qemu VM. <filter> and libtest args go to the in-VM test binaries.
+  fuzz [--seconds <n>] [<target>...]
+      run the cargo-fuzz targets in fuzz/ (all, or those named) for <n> seconds each
+      (default 300), keeping the new corpus under target/fuzz/corpus/.
   bench [--quick] [--runs <n>] [--update-docs] (see `cargo xtask bench --help`)
       throughput and latency: usbdf vs nusb, libusb, kernel usbtest, in the gadget VM.
   gadgets --print | up | down
@@ -29,6 +32,8 @@ pub struct Test {
     pub no_vm: bool,
     /// Run only the VM suite.
     pub vm_only: bool,
+    /// Skip the bounded fuzzing step.
+    pub no_fuzz: bool,
     /// Save the VM's console log here.
     pub keep_console: Option<PathBuf>,
     /// Arguments for the in-VM libtest binaries (filters, `--exact`, ...).
@@ -44,6 +49,7 @@ impl Test {
             match arg.as_str() {
                 "--no-vm" => flags.no_vm = true,
                 "--vm-only" => flags.vm_only = true,
+                "--no-fuzz" => flags.no_fuzz = true,
                 "--keep-console" => match args.next() {
                     Some(path) => flags.keep_console = Some(PathBuf::from(path)),
                     None => bail!("--keep-console needs a path"),
@@ -85,5 +91,69 @@ impl Gadgets {
             ["down"] => Ok(Gadgets::Down),
             _ => bail!("usage: cargo xtask gadgets --print | up | down"),
         }
+    }
+}
+
+/// `cargo xtask fuzz` options.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Fuzz {
+    /// Seconds per target.
+    pub seconds: u64,
+    /// Targets named; empty: all.
+    pub targets: Vec<String>,
+}
+
+/// Default seconds per target of `cargo xtask fuzz`.
+pub const FUZZ_DEFAULT_SECONDS: u64 = 300;
+
+impl Fuzz {
+    /// Parse the arguments after `fuzz`.
+    pub fn parse(args: &[String]) -> Result<Fuzz> {
+        let mut flags = Fuzz {
+            seconds: FUZZ_DEFAULT_SECONDS,
+            targets: Vec::new(),
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--seconds" => match args.next().map(|s| s.parse::<u64>()) {
+                    Some(Ok(n)) if n > 0 => flags.seconds = n,
+                    _ => bail!("--seconds needs a positive number"),
+                },
+                flag if flag.starts_with("--") => bail!("unknown flag `{flag}`\n\n{USAGE}"),
+                target => flags.targets.push(target.to_string()),
+            }
+        }
+        Ok(flags)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn fuzz_flags() {
+        assert_eq!(
+            Fuzz::parse(&args("")).unwrap(),
+            Fuzz {
+                seconds: FUZZ_DEFAULT_SECONDS,
+                targets: vec![]
+            }
+        );
+        assert_eq!(
+            Fuzz::parse(&args("--seconds 60 bos_descriptor")).unwrap(),
+            Fuzz {
+                seconds: 60,
+                targets: vec!["bos_descriptor".into()]
+            }
+        );
+        assert!(Fuzz::parse(&args("--seconds 0")).is_err());
+        assert!(Fuzz::parse(&args("--seconds")).is_err());
+        assert!(Test::parse(&args("--no-fuzz")).unwrap().no_fuzz);
     }
 }

@@ -1,11 +1,12 @@
 //! `cargo xtask`: usbdf's developer tasks.
 //!
-//! One binary, one module per subcommand (`test`, `gadgets`, `bench`). The same binary is also the
+//! One binary, one module per subcommand (`test`, `gadgets`, `bench`, `fuzz`). The same binary is also the
 //! VM image's `/init`: run as PID 1 it becomes the guest agent (see `vm::agent`).
 
 mod bench;
 mod cmd;
 mod flags;
+mod fuzz;
 mod gadgets;
 mod test;
 mod vm;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         Some("test") => test::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("gadgets") => gadgets::run(&args[1..]),
+        Some("fuzz") => fuzz::task(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             eprint!("{}", flags::USAGE);
             return if args.is_empty() {

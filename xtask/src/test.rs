@@ -6,13 +6,15 @@
 //! 3. `cargo doc --workspace --no-deps` with `RUSTDOCFLAGS=-D warnings`
 //! 4. `cargo test --workspace` (simulator-backed)
 //! 5. the loom model of the engine's notify protocol (`RUSTFLAGS=--cfg loom`)
-//! 6. the VM suite (`crate::vm`)
+//! 6. bounded fuzzing: every cargo-fuzz target for 20 s (`crate::fuzz`)
+//! 7. the VM suite (`crate::vm`)
 
 use std::process::Command;
 use std::time::Instant;
 
 use crate::cmd::{self, bail, Result};
 use crate::flags;
+use crate::fuzz;
 use crate::vm;
 
 struct Step {
@@ -94,7 +96,8 @@ pub fn run(args: &[String]) -> Result<()> {
     } else {
         host_steps()
     };
-    let total = steps.len() + usize::from(!flags.no_vm);
+    let fuzzing = !flags.vm_only && !flags.no_fuzz;
+    let total = steps.len() + usize::from(fuzzing) + usize::from(!flags.no_vm);
 
     for (i, step) in steps.iter_mut().enumerate() {
         eprintln!(
@@ -105,6 +108,28 @@ pub fn run(args: &[String]) -> Result<()> {
         );
         let t = Instant::now();
         let result = cmd::run(&mut step.command);
+        eprintln!(
+            "    {} in {:.1} s",
+            if result.is_ok() { "ok" } else { "FAILED" },
+            t.elapsed().as_secs_f64()
+        );
+        result?;
+    }
+
+    if fuzzing {
+        eprintln!(
+            "==> [{}/{total}] fuzz: each cargo-fuzz target for {} s \
+             (cargo +nightly fuzz run <target> ... -- -max_total_time={})",
+            steps.len() + 1,
+            fuzz::CI_SECONDS,
+            fuzz::CI_SECONDS
+        );
+        let t = Instant::now();
+        let result = fuzz::run(&fuzz::Options {
+            seconds: fuzz::CI_SECONDS,
+            targets: Vec::new(),
+            fresh_corpus: true,
+        });
         eprintln!(
             "    {} in {:.1} s",
             if result.is_ok() { "ok" } else { "FAILED" },

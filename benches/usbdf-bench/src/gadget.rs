@@ -41,7 +41,7 @@ fn write(path: &Path, value: &str) -> std::io::Result<()> {
 pub fn reconfigure_sourcesink() -> std::io::Result<()> {
     let root = PathBuf::from(CONFIGFS_GADGETS).join(SOURCE_SINK.name);
     let instance = SOURCE_SINK.function.instance();
-    let function = root.join("functions").join(instance);
+    let function = root.join("functions").join(&instance);
     let link = root.join("configs/c.1").join(instance);
     write(&root.join("UDC"), "\n")?;
     wait_gone();

@@ -109,8 +109,11 @@ pub struct CdcAcm {
     notify_reader: Option<ContinuousReader<Interrupt>>,
     notify: Arc<NotifyShared>,
     // Declared last: released after the pipes above.
-    _comm: Interface,
+    // Released in field order: data first, then communication, so a kernel
+    // driver detached on claim (cdc_acm) can bind both again (measured in
+    // the VM: released communication-first, its probe fails).
     _data: Interface,
+    _comm: Interface,
 }
 
 impl CdcAcm {

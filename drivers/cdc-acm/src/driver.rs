@@ -91,7 +91,12 @@ impl Driver for CdcAcmDriver {
                 return Err(to_usbdf(AcmError::NotAcm(e)));
             }
         };
-        match CdcAcm::with_info(ctx.device, info, self.config.clone()) {
+        let mut config = self.config.clone();
+        if ctx.claim_mode() == usbdf::InterfaceClaim::DetachKernelDriver {
+            // The registry's detach policy applies to this attempt.
+            config.claim = usbdf::InterfaceClaim::DetachKernelDriver;
+        }
+        match CdcAcm::with_info(ctx.device, info, config) {
             Ok(acm) => Ok(Probe::Bound(acm)),
             Err(e) => {
                 tracing::warn!(interface = iface.number, error = ?e, "cdc-acm: probe failed");

@@ -55,8 +55,10 @@ pub struct HidConfig {
     /// Input reports kept for [`HidDevice::read_input`] (default 64, at
     /// least 1); when full the oldest is dropped and counted.
     pub queue_len: usize,
-    /// Called with every input report as it arrives, before it is queued.
+    /// Called with every input report as it arrives, after it is queued.
     pub on_input: Option<InputCallback>,
+    /// How the interface is claimed when a kernel driver (usbhid) holds it.
+    pub claim: usbdf::InterfaceClaim,
 }
 
 impl Default for HidConfig {
@@ -64,6 +66,7 @@ impl Default for HidConfig {
         HidConfig {
             timeout: Timeout::millis(1000),
             pending_reads: 2,
+            claim: usbdf::InterfaceClaim::Normal,
             queue_len: 64,
             on_input: None,
         }
@@ -215,7 +218,7 @@ impl HidDevice {
     /// parser's typed error), [`HidError::NoInputEndpoint`], or the
     /// framework's error claiming the interface or reading the descriptor.
     pub fn open(device: &Device, number: u8, config: HidConfig) -> Result<HidDevice, HidError> {
-        let interface = device.claim_interface(number)?;
+        let interface = device.claim_interface_with(number, config.claim)?;
         let setting = interface
             .descriptor()
             .ok_or(usbdf::Error::NoSuchInterface(number))?

@@ -76,7 +76,9 @@ impl Driver for HidDriver {
     /// [`ParseError`](crate::ParseError) is logged; see
     /// [`HidError::into_usbdf`](crate::HidError::into_usbdf)).
     fn probe(&self, ctx: &ProbeContext<'_>) -> Result<Probe<HidDevice>, usbdf::Error> {
-        let hid = HidDevice::open(ctx.device, ctx.interface.number, self.config.clone())
+        let mut config = self.config.clone();
+        config.claim = ctx.claim_mode();
+        let hid = HidDevice::open(ctx.device, ctx.interface.number, config)
             .map_err(crate::HidError::into_usbdf)?;
         if let Some(f) = &self.on_bound {
             f(&hid);

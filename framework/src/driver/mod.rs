@@ -50,6 +50,13 @@ impl ProbeContext<'_> {
             .claim_interface_with(number, registry::claim_mode())
     }
 
+    /// How claims made for this probe attempt should treat a kernel driver
+    /// (the registry's [`KernelDriverPolicy`] applied to this attempt): for
+    /// drivers that claim through their own code paths.
+    pub fn claim_mode(&self) -> crate::InterfaceClaim {
+        registry::claim_mode()
+    }
+
     /// Claim the interface offered ([`claim_interface`](Self::claim_interface)
     /// of `self.interface.number`).
     ///

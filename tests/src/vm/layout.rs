@@ -11,8 +11,9 @@ pub const CONFIGFS_GADGETS: &str = "/sys/kernel/config/usb_gadget";
 /// Where the VM image keeps its kernel modules (flat, one `.ko` per module).
 pub const MODULE_DIR: &str = "/lib/modules/usbdf";
 
-/// How many `dummy_hcd` instances (UDC + host controller pairs) the agent creates.
-pub const UDC_COUNT: u32 = 4;
+/// How many `dummy_hcd` instances (UDC + host controller pairs) the agent creates: one
+/// per gadget of [`GADGETS`] (`dummy_hcd`'s `num` parameter, see [`BOOT_MODULES`]).
+pub const UDC_COUNT: u32 = 5;
 
 /// A kernel module and the parameters to load it with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +38,8 @@ pub const BOOT_MODULES: &[Module] = &[
     Module::new("udc-core"),
     Module {
         file: "dummy_hcd",
-        params: "num=4",
+        // UDC_COUNT: one UDC per gadget.
+        params: "num=5",
     },
     Module::new("libcomposite"),
     Module::new("usb_f_ss_lb"),
@@ -51,14 +53,22 @@ pub const BOOT_MODULES: &[Module] = &[
 /// Listed in a working load order.
 pub const EXTRA_MODULES: &[Module] = &[
     Module::new("usbtest"),
-    Module::new("cdc-acm"),
+    CDC_ACM_MODULE,
     Module::new("hid"),
     Module::new("usbhid"),
     Module::new("hid-generic"),
 ];
 
-/// One configfs gadget: a device with one configuration holding one function, bound to
-/// its own UDC (functions sharing a UDC collided on endpoint addresses).
+/// The kernel's CDC-ACM host driver (`cdc_acm`; depends only on `usbcore`). Loaded, it
+/// binds the ACM functions of [`ACM`] and [`COMPOSITE`] (`/dev/ttyACM*`).
+pub const CDC_ACM_MODULE: Module = Module::new("cdc-acm");
+
+/// One configfs gadget: a device with one configuration holding [`function`](Self::function)
+/// and then [`more_functions`](Self::more_functions), bound to its own UDC.
+///
+/// Most gadgets have one function each: Loopback, SourceSink, ACM and HID together on one
+/// dummy UDC collided on endpoint addresses. [`COMPOSITE`] is the measured exception: ACM
+/// and HID share a configuration without colliding (docs/testing.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gadget {
     /// Directory name under [`CONFIGFS_GADGETS`].
@@ -77,8 +87,18 @@ pub struct Gadget {
     pub product: &'static str,
     /// Serial number string: unique per gadget, so tests can tell them apart.
     pub serial: &'static str,
-    /// The function in configuration 1, interface 0.
+    /// The first function in configuration 1 (interface 0 onwards).
     pub function: Function,
+    /// Further functions in the same configuration, in link order: their interfaces
+    /// follow the first function's. Empty for single-function gadgets.
+    pub more_functions: &'static [Function],
+}
+
+impl Gadget {
+    /// Every function of the configuration, in interface order.
+    pub fn functions(&self) -> impl Iterator<Item = &Function> {
+        std::iter::once(&self.function).chain(self.more_functions)
+    }
 }
 
 /// A gadget function and its configfs attributes.
@@ -101,10 +121,17 @@ pub enum Function {
         /// Bytes per gadget request.
         bulk_buflen: u32,
     },
-    /// `f_acm` (`u_serial`): CDC-ACM; the gadget side is a tty ([`ACM_TTY`]).
-    Acm,
-    /// `f_hid`: interrupt IN and OUT endpoints; the gadget side is [`HID_DEVICE`].
+    /// `f_acm` (`u_serial`): CDC-ACM; the gadget side is a tty (`/dev/ttyGS<port>`, the
+    /// port numbered in creation order: [`ACM_TTY`], [`COMPOSITE_ACM_TTY`]).
+    Acm {
+        /// The instance name after `acm.` (e.g. `GS0`).
+        instance: &'static str,
+    },
+    /// `f_hid`: interrupt IN and OUT endpoints; the gadget side is `/dev/hidg<minor>`
+    /// (numbered in creation order: [`HID_DEVICE`], [`COMPOSITE_HID_DEVICE`]).
     Hid {
+        /// The instance name after `hid.` (e.g. `usb0`).
+        instance: &'static str,
         /// `bInterfaceProtocol` (0 none).
         protocol: u8,
         /// `bInterfaceSubClass` (0 no boot interface).
@@ -118,12 +145,12 @@ pub enum Function {
 
 impl Function {
     /// The configfs function directory name, `<driver>.<instance>`.
-    pub fn instance(&self) -> &'static str {
+    pub fn instance(&self) -> String {
         match self {
-            Function::SourceSink { .. } => "SourceSink.usbdf",
-            Function::Loopback { .. } => "Loopback.usbdf",
-            Function::Acm => "acm.GS0",
-            Function::Hid { .. } => "hid.usb0",
+            Function::SourceSink { .. } => "SourceSink.usbdf".to_string(),
+            Function::Loopback { .. } => "Loopback.usbdf".to_string(),
+            Function::Acm { instance } => format!("acm.{instance}"),
+            Function::Hid { instance, .. } => format!("hid.{instance}"),
         }
     }
 
@@ -141,8 +168,9 @@ impl Function {
             Function::Loopback { qlen, bulk_buflen } => {
                 vec![("qlen", text(&qlen)), ("bulk_buflen", text(&bulk_buflen))]
             }
-            Function::Acm => Vec::new(),
+            Function::Acm { .. } => Vec::new(),
             Function::Hid {
+                instance: _,
                 protocol,
                 subclass,
                 report_length,
@@ -172,6 +200,7 @@ pub const SOURCE_SINK: Gadget = Gadget {
         pattern: 1,
         bulk_buflen: 4096,
     },
+    more_functions: &[],
 };
 
 /// Loopback: bulk OUT data comes back on bulk IN. No driver of the Debian 6.1 kernel lists
@@ -189,6 +218,7 @@ pub const LOOPBACK: Gadget = Gadget {
         qlen: 32,
         bulk_buflen: 4096,
     },
+    more_functions: &[],
 };
 
 /// CDC-ACM serial: `0525:a4a7` (the Linux serial gadget's CDC-ACM ID).
@@ -202,7 +232,8 @@ pub const ACM: Gadget = Gadget {
     manufacturer: "usbdf",
     product: "usbdf CDC-ACM",
     serial: "usbdf-acm",
-    function: Function::Acm,
+    function: Function::Acm { instance: "GS0" },
+    more_functions: &[],
 };
 
 /// HID: vendor-defined reports (see [`HID_REPORT_DESCRIPTOR`]); `0525:a4ac` (the Linux HID
@@ -217,21 +248,72 @@ pub const HID: Gadget = Gadget {
     product: "usbdf HID",
     serial: "usbdf-hid",
     function: Function::Hid {
+        instance: "usb0",
         protocol: 0,
         subclass: 0,
         report_length: HID_REPORT_LENGTH,
         report_desc: &HID_REPORT_DESCRIPTOR,
     },
+    more_functions: &[],
 };
 
-/// Every gadget, in UDC order.
-pub const GADGETS: [Gadget; 4] = [SOURCE_SINK, LOOPBACK, ACM, HID];
+/// Composite: CDC-ACM (interfaces 0 and 1, with an IAD) and HID (interface 2) in one
+/// configuration, on a UDC of its own; `0525:a4ad` is listed by no driver of the kernel
+/// (matching happens per interface class: `cdc-acm.ko` and `usbhid.ko` would bind).
+/// The same report descriptor as [`HID`].
+pub const COMPOSITE: Gadget = Gadget {
+    name: "usbdf-composite",
+    udc: "dummy_udc.4",
+    vendor_id: 0x0525,
+    product_id: 0xa4ad,
+    // Interface association descriptors (f_acm's): miscellaneous / common / IAD.
+    device_class: [0xef, 0x02, 0x01],
+    manufacturer: "usbdf",
+    product: "usbdf Composite",
+    serial: "usbdf-composite",
+    function: Function::Acm { instance: "GS1" },
+    more_functions: &[Function::Hid {
+        instance: "usb1",
+        protocol: 0,
+        subclass: 0,
+        report_length: HID_REPORT_LENGTH,
+        report_desc: &HID_REPORT_DESCRIPTOR,
+    }],
+};
 
-/// The gadget side of the ACM function.
+/// Every gadget, in UDC order (also the order the agent creates them, which numbers the
+/// gadget-side ttys and hidg nodes).
+pub const GADGETS: [Gadget; 5] = [SOURCE_SINK, LOOPBACK, ACM, HID, COMPOSITE];
+
+/// The gadget side of [`ACM`]'s function (port 0: created first).
 pub const ACM_TTY: &str = "/dev/ttyGS0";
 
-/// The gadget side of the HID function.
+/// The gadget side of [`HID`]'s function (minor 0: created first).
 pub const HID_DEVICE: &str = "/dev/hidg0";
+
+/// The gadget side of [`COMPOSITE`]'s ACM function (port 1).
+pub const COMPOSITE_ACM_TTY: &str = "/dev/ttyGS1";
+
+/// The gadget side of [`COMPOSITE`]'s HID function (minor 1).
+pub const COMPOSITE_HID_DEVICE: &str = "/dev/hidg1";
+
+/// [`COMPOSITE`]'s interface numbers: ACM communication, ACM data, HID.
+pub const COMPOSITE_INTERFACES: CompositeInterfaces = CompositeInterfaces {
+    acm_comm: 0,
+    acm_data: 1,
+    hid: 2,
+};
+
+/// Interface numbers of [`COMPOSITE`]'s functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompositeInterfaces {
+    /// CDC communication interface (notification endpoint).
+    pub acm_comm: u8,
+    /// CDC data interface (bulk pair).
+    pub acm_data: u8,
+    /// HID interface.
+    pub hid: u8,
+}
 
 /// HID input report ID: 8 data bytes, device to host on interrupt IN.
 pub const HID_INPUT_REPORT_ID: u8 = 1;

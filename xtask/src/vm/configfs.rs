@@ -117,10 +117,14 @@ pub fn create(gadget: &Gadget) -> Vec<Step> {
     ] {
         steps.push(Step::Write(strings.join(file), value.as_bytes().to_vec()));
     }
-    let function = root.join("functions").join(gadget.function.instance());
-    steps.push(Step::Mkdir(function.clone()));
-    for (file, value) in gadget.function.attributes() {
-        steps.push(Step::Write(function.join(file), value));
+    // Functions are created in declaration order, over all gadgets: u_serial and f_hid
+    // number their gadget-side nodes (/dev/ttyGS<n>, /dev/hidg<n>) in that order.
+    for function in gadget.functions() {
+        let dir = root.join("functions").join(function.instance());
+        steps.push(Step::Mkdir(dir.clone()));
+        for (file, value) in function.attributes() {
+            steps.push(Step::Write(dir.join(file), value));
+        }
     }
     let config = root.join("configs/c.1");
     steps.push(Step::Mkdir(config.clone()));
@@ -130,10 +134,13 @@ pub fn create(gadget: &Gadget) -> Vec<Step> {
         config.join("strings/0x409/configuration"),
         gadget.product.as_bytes().to_vec(),
     ));
-    steps.push(Step::Symlink {
-        target: function,
-        link: config.join(gadget.function.instance()),
-    });
+    // Linked in order: the configuration's interfaces are numbered in link order.
+    for function in gadget.functions() {
+        steps.push(Step::Symlink {
+            target: root.join("functions").join(function.instance()),
+            link: config.join(function.instance()),
+        });
+    }
     steps
 }
 
@@ -151,20 +158,26 @@ pub fn unbind(gadget: &Gadget) -> Step {
 pub fn remove(gadget: &Gadget) -> Vec<Step> {
     let root = root(gadget);
     let config = root.join("configs/c.1");
-    vec![
-        Step::Unlink(config.join(gadget.function.instance())),
-        Step::Rmdir(config.join("strings/0x409")),
-        Step::Rmdir(config),
-        Step::Rmdir(root.join("functions").join(gadget.function.instance())),
-        Step::Rmdir(root.join("strings/0x409")),
-        Step::Rmdir(root),
-    ]
+    let mut steps: Vec<Step> = gadget
+        .functions()
+        .map(|f| Step::Unlink(config.join(f.instance())))
+        .collect();
+    steps.push(Step::Rmdir(config.join("strings/0x409")));
+    steps.push(Step::Rmdir(config));
+    for function in gadget.functions() {
+        steps.push(Step::Rmdir(
+            root.join("functions").join(function.instance()),
+        ));
+    }
+    steps.push(Step::Rmdir(root.join("strings/0x409")));
+    steps.push(Step::Rmdir(root));
+    steps
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{GADGETS, HID, LOOPBACK};
+    use crate::layout::{Function, COMPOSITE, GADGETS, HID, LOOPBACK, UDC_COUNT};
 
     #[test]
     fn every_gadget_has_its_own_udc_and_ids() {
@@ -175,6 +188,50 @@ mod tests {
                 assert_ne!(a.serial, b.serial);
             }
         }
+    }
+
+    #[test]
+    fn one_udc_per_gadget_and_function_instances_are_unique() {
+        assert_eq!(GADGETS.len(), UDC_COUNT as usize);
+        let dummy = crate::layout::BOOT_MODULES
+            .iter()
+            .find(|m| m.file == "dummy_hcd")
+            .unwrap();
+        assert_eq!(dummy.params, format!("num={UDC_COUNT}"));
+        for (i, g) in GADGETS.iter().enumerate() {
+            assert_eq!(g.udc, format!("dummy_udc.{i}"));
+        }
+        // u_serial and f_hid instance names must be unique over all gadgets.
+        let mut names: Vec<String> = GADGETS
+            .iter()
+            .flat_map(|g| g.functions())
+            .map(Function::instance)
+            .collect();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n, "duplicate function instance");
+    }
+
+    #[test]
+    fn composite_links_acm_before_hid() {
+        let links: Vec<String> = create(&COMPOSITE)
+            .into_iter()
+            .filter_map(|s| match s {
+                Step::Symlink { link, .. } => Some(link.display().to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            links,
+            [
+                "/sys/kernel/config/usb_gadget/usbdf-composite/configs/c.1/acm.GS1",
+                "/sys/kernel/config/usb_gadget/usbdf-composite/configs/c.1/hid.usb1"
+            ]
+        );
+        let removal = remove(&COMPOSITE);
+        assert!(matches!(&removal[0], Step::Unlink(p) if p.ends_with("acm.GS1")));
+        assert!(matches!(removal.last(), Some(Step::Rmdir(p)) if p.ends_with("usbdf-composite")));
     }
 
     #[test]

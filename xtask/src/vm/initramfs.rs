@@ -3,11 +3,11 @@
 //!
 //! | path | what |
 //! |---|---|
-//! | `/init` | the agent (`xtask` itself) |
+//! | `/init` | the agent (`xtask` itself, debug info stripped) |
 //! | `/bin/busybox`, `/bin/<applet>` | busybox and its applet links (for humans and tests) |
 //! | `/bin/udevadm`, `/lib/systemd/systemd-udevd` | udev (the link name selects the daemon role) |
 //! | `/lib/modules/usbdf/*.ko` | the kernel modules, flat |
-//! | `/usbdf/plan`, `/usbdf/tests/*` | the plan and the test binaries |
+//! | `/usbdf/plan`, `/usbdf/tests/*` | the plan and the test binaries (debug info stripped) |
 //! | `/lib*/...` | every shared library `ldd` names for the dynamic executables, and the loader |
 
 use std::collections::BTreeSet;
@@ -46,7 +46,9 @@ pub fn write(out: &Path, assets: &Assets, contents: &Contents<'_>) -> Result<u64
     cpio.file("etc/group", 0o644, b"root:x:0:\n")?;
 
     let mut dynamic: Vec<&Path> = vec![contents.agent, &assets.udevadm];
-    cpio.file("init", 0o755, &read(contents.agent)?)?;
+    let scratch = out.with_extension("stripped");
+    let mut strip = Strip::new(&scratch)?;
+    cpio.file("init", 0o755, &strip.read(contents.agent)?)?;
 
     cpio.file("bin/busybox", 0o755, &read(&assets.busybox)?)?;
     cpio.file("bin/udevadm", 0o755, &read(&assets.udevadm)?)?;
@@ -68,7 +70,7 @@ pub fn write(out: &Path, assets: &Assets, contents: &Contents<'_>) -> Result<u64
 
     cpio.file(PLAN_PATH, 0o644, contents.plan.encode().as_bytes())?;
     for (test, (_, image_path)) in contents.tests.iter().zip(&contents.plan.tests) {
-        cpio.file(image_path, 0o755, &read(&test.path)?)?;
+        cpio.file(image_path, 0o755, &strip.read(&test.path)?)?;
         dynamic.push(&test.path);
     }
 
@@ -83,6 +85,56 @@ pub fn write(out: &Path, assets: &Assets, contents: &Contents<'_>) -> Result<u64
     cpio.finish()?;
     fs::rename(&tmp, out)?;
     Ok(fs::metadata(out)?.len())
+}
+
+/// Reads our own executables without their debug info (`strip --strip-debug`, symbols
+/// kept so panics still name functions): a debug test binary is ≈ 23 MB, 4 MB stripped,
+/// and a dozen unstripped ones no longer fit the VM's memory (the kernel's initramfs
+/// unpacking fails with "write error").
+struct Strip {
+    dir: PathBuf,
+    /// `strip` could not be run: pack as they are (said once).
+    unavailable: bool,
+}
+
+impl Strip {
+    fn new(dir: &Path) -> Result<Strip> {
+        fs::create_dir_all(dir)?;
+        Ok(Strip {
+            dir: dir.to_path_buf(),
+            unavailable: false,
+        })
+    }
+
+    fn read(&mut self, elf: &Path) -> Result<Vec<u8>> {
+        if self.unavailable {
+            return read(elf);
+        }
+        let name = elf.file_name().ok_or("no file name")?;
+        let out = self.dir.join(name);
+        let status = Command::new("strip")
+            .arg("--strip-debug")
+            .arg("-o")
+            .arg(&out)
+            .arg(elf)
+            .status();
+        match status {
+            Ok(s) if s.success() => {
+                let bytes = read(&out)?;
+                let _ = fs::remove_file(&out);
+                Ok(bytes)
+            }
+            Ok(s) => Err(format!("strip --strip-debug {}: {s}", elf.display()).into()),
+            Err(e) => {
+                eprintln!(
+                    "   vm: cannot run `strip` ({e}; package binutils): packing binaries with \
+                     their debug info, the image may not fit the VM's memory"
+                );
+                self.unavailable = true;
+                read(elf)
+            }
+        }
+    }
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
