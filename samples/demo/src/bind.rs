@@ -105,6 +105,11 @@ where
     }
 }
 
+/// Product ID of the stand-alone CDC-ACM sample gadget (vendor 0x0525).
+const SAMPLE_ACM_PID: u16 = 0xa4a7;
+/// Product ID of the stand-alone HID sample gadget (vendor 0x0525).
+const SAMPLE_HID_PID: u16 = 0xa4ac;
+
 /// The registry running on a host, and what it bound.
 ///
 /// Dropping it drops the handles, then stops the registry (every instance is stopped and
@@ -216,11 +221,17 @@ pub fn bind(host: &Host) -> Result<Bound> {
             Some(_) => {}
         }
     }
+    // The tour uses the first port and HID interface: prefer the stand-alone
+    // sample functions over the same classes inside a composite device.
+    let mut ports: Vec<Handle<CdcAcm>> = ports.try_iter().collect();
+    ports.sort_by_key(|p| p.get().device().device_descriptor().product_id != SAMPLE_ACM_PID);
+    let mut hids: Vec<Handle<HidDevice>> = hids.try_iter().collect();
+    hids.sort_by_key(|h| h.get().device().device_descriptor().product_id != SAMPLE_HID_PID);
     Ok(Bound {
         loopbacks: loopbacks.try_iter().collect(),
         sourcesinks: sourcesinks.try_iter().collect(),
-        ports: ports.try_iter().collect(),
-        hids: hids.try_iter().collect(),
+        ports,
+        hids,
         problems,
         unsettled: expected.saturating_sub(settled),
         binder,
