@@ -3,5 +3,6 @@
 
 #[cfg(target_os = "linux")]
 pub mod gadget;
+pub mod soak;
 #[cfg(target_os = "linux")]
 pub mod vm;
