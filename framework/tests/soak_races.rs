@@ -38,6 +38,7 @@ fn run_on_sim(seed: u64, rounds: u64, packets_per_ms: Option<u32>) -> soak::Soak
         max_len: 8 * max_packet,
         max_packet,
         deadline: Duration::from_secs(120),
+        send_for: None,
     };
     let report = soak::run(&pipes, &cfg);
     for (name, n) in [

@@ -104,8 +104,12 @@ pub struct SoakConfig {
     pub max_len: usize,
     /// The max packet size of the bulk pipes.
     pub max_packet: usize,
-    /// How long the whole soak may take before it is declared hung.
+    /// How long the whole soak may take before it is declared hung (after `send_for`, if
+    /// set).
     pub deadline: Duration,
+    /// Stop sending new rounds after this long even if `rounds` is not reached (time-bound
+    /// soaks: `cargo xtask soak`).
+    pub send_for: Option<Duration>,
 }
 
 /// Counts of one soak run.
@@ -490,7 +494,8 @@ impl Worker<'_> {
 /// data when the soak starts (drain it first). Send no other traffic on these pipes meanwhile.
 pub fn run(pipes: &SoakPipes, cfg: &SoakConfig) -> SoakReport {
     let start = Instant::now();
-    let deadline = start + cfg.deadline;
+    let send_until = start + cfg.send_for.unwrap_or(cfg.deadline);
+    let deadline = start + cfg.send_for.unwrap_or_default() + cfg.deadline;
     let lanes = [
         Lane::new("loopback OUT", false),
         Lane::new("loopback IN", true),
@@ -560,13 +565,14 @@ pub fn run(pipes: &SoakPipes, cfg: &SoakConfig) -> SoakReport {
                     let mut done = 0u64;
                     if lane_ix == 1 {
                         while !out_done.load(Ordering::SeqCst) && Instant::now() < deadline {
+                            // keeps reading (the echo) until the OUT side is flushed
                             if !w.round(out_done, deadline) {
                                 break;
                             }
                             done += 1;
                         }
                     } else {
-                        while done < per && Instant::now() < deadline {
+                        while done < per && Instant::now() < send_until {
                             if !w.round(never, deadline) {
                                 break;
                             }

@@ -39,8 +39,14 @@ fn assert_echo(pair: &BulkPair, what: &str) {
 fn bad_input_wrong_pipe_type_or_direction() {
     let pair = loopback();
     let (out_addr, in_addr) = gadget::bulk_addresses(&pair.interface);
-    drop((pair.out, pair.inp));
-    let iface = &pair.interface;
+    let BulkPair {
+        device,
+        interface,
+        out,
+        inp,
+    } = pair;
+    drop((out, inp));
+    let iface = &interface;
     assert!(matches!(
         iface.open_pipe::<Bulk, In>(out_addr),
         Err(Error::WrongDirection { address, .. }) if address == out_addr
@@ -57,7 +63,8 @@ fn bad_input_wrong_pipe_type_or_direction() {
             ..
         })
     ));
-    let pair = gadget::bulk_pair_of(pair.device.clone());
+    drop(interface);
+    let pair = gadget::bulk_pair_of(device);
     assert_echo(&pair, "after wrong type/direction");
 }
 

@@ -608,8 +608,10 @@ fn usbfs_memory_exhaustion_is_a_retryable_no_resources_and_loses_nothing() {
     gadget::drain_loopback(&pair);
     let boot_limit = std::fs::read_to_string(USBFS_MEMORY_MB).unwrap_or_default();
     let _limit = UsbfsLimit::set(1);
-    const CHUNK: usize = 64 * 1024;
-    const QUEUED: usize = 32; // 2 MiB of reads against a 1 MiB limit
+    let now = std::fs::read_to_string(USBFS_MEMORY_MB).unwrap_or_default();
+    assert_eq!(now.trim(), "1", "usbfs_memory_mb did not take");
+    const CHUNK: usize = 256 * 1024;
+    const QUEUED: usize = 16; // 4 MiB of reads against a 1 MiB limit
     let (tx, rx) = std::sync::mpsc::channel::<(u64, Status, usize)>();
     let tx = Mutex::new(tx);
     let routine: CompletionRoutine = Arc::new(move |c: Completion| {

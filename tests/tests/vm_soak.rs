@@ -18,11 +18,13 @@ use usbdf_tests::vm::{self, LOOPBACK, SOURCE_SINK};
 fn soak_races_on_loopback_and_sourcesink() {
     vm::require_vm();
     let seed = soak::seed_from_env();
-    let rounds = soak::rounds_from_env(1_500);
-    let secs: u64 = std::env::var("USBDF_SOAK_SECS")
+    // USBDF_SOAK_SECS: a time-bound soak (as many rounds as fit); else 1,500 rounds
+    // bounded to 60 s.
+    let timed: Option<u64> = std::env::var("USBDF_SOAK_SECS")
         .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(60);
+        .and_then(|s| s.parse().ok());
+    let rounds = soak::rounds_from_env(if timed.is_some() { u64::MAX / 8 } else { 1_500 });
+    let secs = timed.unwrap_or(60);
     println!("vm soak: USBDF_SOAK_SEED={seed} rounds {rounds} bound {secs} s");
     let lb = gadget::open_bulk_pair(&LOOPBACK);
     let stale = gadget::drain_loopback(&lb);
@@ -43,13 +45,15 @@ fn soak_races_on_loopback_and_sourcesink() {
         max_len: gadget::bulk_buflen(&LOOPBACK).min(8 * max_packet),
         max_packet,
         deadline: Duration::from_secs(secs),
+        send_for: timed.map(Duration::from_secs),
     };
     let report = soak::run(&pipes, &cfg);
     println!("vm soak: {report}");
     report.assert_ok();
+    let wanted = if timed.is_some() { 1_000 } else { rounds };
     assert!(
-        report.rounds >= rounds,
-        "only {} of {rounds} rounds within {secs} s: {report}",
+        report.rounds >= wanted,
+        "only {} of {wanted} rounds within {secs} s: {report}",
         report.rounds
     );
     for (name, n) in [

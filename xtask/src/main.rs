@@ -6,6 +6,7 @@
 mod cmd;
 mod flags;
 mod gadgets;
+mod soak;
 mod test;
 mod vm;
 
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
         Some("gadgets") => gadgets::run(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             eprint!("{}", flags::USAGE);
             return if args.is_empty() {
