@@ -598,103 +598,103 @@ impl Drop for UsbfsLimit {
 }
 
 /// Resource exhaustion: with usbcore's usbfs_memory_mb at 1 (set at run time here; `cargo
-/// xtask soak --usbfs-memory-mb 1` boots with it instead), reads queued past the limit
-/// complete with the typed, retryable `Status::NoResources` and 0 bytes; nothing else is
-/// disturbed, and once the pending reads are gone the same requests go through.
+/// xtask soak --usbfs-memory-mb 1` boots with it instead), reads the OS refuses for want of
+/// usbfs memory complete with the typed, retryable `Status::NoResources` and 0 bytes; the pipe
+/// is not halted, the reads already pending keep their place and data, and the refused
+/// request goes through when resent within the limit.
+///
+/// A refusal is reported in FIFO order, after the requests sent before it on the pipe (nusb
+/// completes an endpoint's transfers in order, a refused submit included).
 #[test]
 fn usbfs_memory_exhaustion_is_a_retryable_no_resources_and_loses_nothing() {
     vm::require_vm();
     let pair = gadget::open_bulk_pair(&LOOPBACK);
     gadget::drain_loopback(&pair);
     let boot_limit = std::fs::read_to_string(USBFS_MEMORY_MB).unwrap_or_default();
-    let _limit = UsbfsLimit::set(1);
+    let limit = UsbfsLimit::set(1);
     let now = std::fs::read_to_string(USBFS_MEMORY_MB).unwrap_or_default();
     assert_eq!(now.trim(), "1", "usbfs_memory_mb did not take");
-    const CHUNK: usize = 256 * 1024;
-    const QUEUED: usize = 16; // 4 MiB of reads against a 1 MiB limit
-    let (tx, rx) = std::sync::mpsc::channel::<(u64, Status, usize)>();
+    const SMALL: usize = 64 * 1024;
+    const PENDING: usize = 4; // 256 KiB, under the limit
+    const BIG: usize = 2 * 1024 * 1024; // over the limit alone
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, Status, Vec<u8>)>();
     let tx = Mutex::new(tx);
     let routine: CompletionRoutine = Arc::new(move |c: Completion| {
         let _ = tx
             .lock()
             .unwrap()
-            .send((c.request().tag(), c.status(), c.bytes()));
+            .send((c.request().tag(), c.status(), c.data().to_vec()));
     });
-    for k in 0..QUEUED {
-        let mut req = Request::with_capacity(CHUNK);
-        req.set_tag(k as u64);
+    let read = |tag: u64, len: usize| {
+        let mut req = Request::with_capacity(len);
+        req.set_tag(tag);
         pair.inp
-            .read_with(req, CHUNK, &SendOptions::new(), &routine)
+            .read_with(req, len, &SendOptions::new(), &routine)
             .expect("a send is accepted; the OS refusal comes back as a completion");
+    };
+    for k in 0..PENDING {
+        read(k as u64, SMALL);
     }
-    // the reads past the limit come back at once, NoResources, 0 bytes
-    let mut refused = Vec::new();
-    while let Ok((tag, status, bytes)) = rx.recv_timeout(Duration::from_millis(500)) {
-        assert_eq!(
-            (status, bytes),
-            (Status::NoResources, 0),
-            "read {tag} while idle reads hold the usbfs memory"
-        );
-        refused.push(tag);
-    }
-    let pending = pair.inp.in_flight();
+    read(100, BIG);
+    read(101, BIG);
+    // nusb completes an endpoint's transfers in FIFO order, and so does usbdf: the refusals
+    // are reported after the reads before them. Nothing completes while they are pending.
     assert!(
-        !refused.is_empty(),
-        "no read was refused past a 1 MiB limit"
+        rx.recv_timeout(Duration::from_millis(500)).is_err(),
+        "a completion overtook the pending reads"
     );
-    assert_eq!(pending + refused.len(), QUEUED);
+    assert_eq!(pair.inp.in_flight(), PENDING + 2);
     assert_eq!(
         pair.inp.halted(),
         None,
         "NoResources must not halt the pipe"
     );
-    // the pending reads still work: an echo lands in the first of them, intact
-    let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
-    let mut req = Request::with_capacity(data.len());
-    req.memory_mut().set(&data).unwrap();
-    assert_eq!(
-        pair.out.write_sync(req, gadget::T).unwrap().status(),
-        Status::Success,
-        "a write while the limit is exhausted by reads (NoResources is retryable: its memory \
-         is small)"
-    );
-    let (tag, status, bytes) = rx.recv_timeout(Duration::from_secs(5)).expect("echo");
-    assert_eq!((tag, status, bytes), (0, Status::Success, data.len()));
-    // free the memory: the remaining reads are cancelled
-    pair.inp.abort(gadget::T).expect("abort");
-    let mut cancelled = 0;
-    while let Ok((_, status, _)) = rx.recv_timeout(Duration::from_millis(500)) {
-        assert_eq!(status, Status::Cancelled);
-        cancelled += 1;
+    let write = |data: &[u8]| {
+        let mut req = Request::with_capacity(data.len());
+        req.memory_mut().set(data).unwrap();
+        assert_eq!(
+            pair.out.write_sync(req, gadget::T).unwrap().status(),
+            Status::Success
+        );
+    };
+    // each short write is echoed into the next pending read, intact and in order
+    for k in 0..PENDING as u64 {
+        let data: Vec<u8> = (0..1000u64).map(|i| ((i + 7 * k) % 251) as u8).collect();
+        write(&data);
+        let (tag, status, got) = rx.recv_timeout(Duration::from_secs(5)).expect("echo");
+        assert_eq!((tag, status), (k, Status::Success));
+        assert_eq!(got, data, "read {k}");
     }
-    assert_eq!(cancelled, pending - 1);
+    // then the refusals: NoResources, 0 bytes, in order
+    for want in [100, 101] {
+        let (tag, status, got) = rx.recv_timeout(Duration::from_secs(5)).expect("refusal");
+        assert_eq!((tag, status, got.len()), (want, Status::NoResources, 0));
+    }
     gadget::wait_idle(&pair.inp);
-    // retry what was refused: accepted now
-    let retried: Vec<_> = refused
-        .iter()
-        .take(8)
-        .map(|_| {
-            pair.inp
-                .read(Request::with_capacity(CHUNK), CHUNK, &SendOptions::new())
-                .expect("retry")
-        })
-        .collect();
-    let mut req = Request::with_capacity(data.len());
-    req.memory_mut().set(&data).unwrap();
     assert_eq!(
-        pair.out.write_sync(req, gadget::T).unwrap().status(),
-        Status::Success
+        pair.inp.halted(),
+        None,
+        "NoResources must not halt the pipe"
     );
-    let mut retried = retried.into_iter();
-    let c = retried.next().unwrap().wait(gadget::T);
-    assert_eq!((c.status(), c.data()), (Status::Success, &data[..]));
-    for s in retried {
-        assert_eq!(s.wait(Timeout::millis(1)).status(), Status::TimedOut);
-    }
+    let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    // retryable: the refused request, resent within the limit, is accepted and gets data
+    read(200, 512 * 1024);
+    write(&data);
+    let (tag, status, got) = rx.recv_timeout(Duration::from_secs(5)).expect("retry");
+    assert_eq!((tag, status), (200, Status::Success));
+    assert_eq!(got, data);
+    // and with the limit back, the big one goes through too
+    drop(limit);
+    read(300, BIG);
+    write(&data);
+    let (tag, status, got) = rx.recv_timeout(Duration::from_secs(5)).expect("big retry");
+    assert_eq!((tag, status), (300, Status::Success));
+    assert_eq!(got, data);
+    gadget::wait_idle(&pair.inp);
     println!(
-        "usbfs_memory_mb 1 (boot value {}): {pending} reads of {CHUNK} B pending, {} refused \
-         NoResources, retried after the abort: ok",
-        boot_limit.trim(),
-        refused.len()
+        "usbfs_memory_mb 1 (boot value {}): {PENDING} reads of {SMALL} B pending, 2 reads of \
+         {BIG} B refused NoResources with 0 bytes after them (FIFO), pipe not halted, \
+         pending data intact, retries accepted",
+        boot_limit.trim()
     );
 }
