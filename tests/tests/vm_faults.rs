@@ -318,14 +318,24 @@ fn surprise_removal_under_load_on_loopback_and_sourcesink_one_hundred_times() {
         assert_eq!(ids.len(), 2, "round {rounds}: live instances {ids:?}");
         wait_for_load(&shared, &ids, 2 * DEPTH);
         gadget::jitter(rng.delay(Duration::from_millis(20)));
-        let t0 = Instant::now();
         let (first, second) = if rng.below(2) == 0 {
             (&LOOPBACK, &SOURCE_SINK)
         } else {
             (&SOURCE_SINK, &LOOPBACK)
         };
+        // each gadget's own unbind time: the second UDC write starts only when the first
+        // returned
+        let t_first = Instant::now();
         let g1 = vm::Unbound::new(first).expect("unbind");
+        let t_second = Instant::now();
         let g2 = vm::Unbound::new(second).expect("unbind");
+        let unbound_at = |product_id: u16| {
+            if product_id == first.product_id {
+                t_first
+            } else {
+                t_second
+            }
+        };
         let mut gone = Vec::new();
         while gone.len() < 2 {
             match binder.wait_for(HOTPLUG, |e| matches!(e, RegistryEvent::Removed { .. })) {
@@ -348,6 +358,7 @@ fn surprise_removal_under_load_on_loopback_and_sourcesink_one_hundred_times() {
                 .collect()
         };
         for (id, feeds) in &feeds {
+            let t0 = unbound_at(feeds_product(&shared, *id));
             for f in feeds {
                 let l = f.ledger.lock().unwrap();
                 for tag in l.sent.keys() {
@@ -460,7 +471,7 @@ fn write(pipe: &Pipe<Bulk, Out>, data: &[u8]) -> Completion {
 #[test]
 fn device_initiated_stall_on_wrong_data_is_reported_and_reset_recovers() {
     vm::require_vm();
-    let pair = gadget::open_bulk_pair(&SOURCE_SINK);
+    let pair = gadget::bulk_pair_of(gadget::wait_open(&SOURCE_SINK));
     let mps = pair.max_packet();
     for round in 0..5 {
         // good data flows
@@ -522,7 +533,7 @@ fn device_initiated_stall_on_wrong_data_is_reported_and_reset_recovers() {
 #[test]
 fn slow_consumer_continuous_reader_loses_and_reorders_nothing() {
     vm::require_vm();
-    let pair = gadget::open_bulk_pair(&SOURCE_SINK);
+    let pair = gadget::bulk_pair_of(gadget::wait_open(&SOURCE_SINK));
     let mps = pair.max_packet();
     let stream: Arc<Mutex<(Vec<u8>, usize)>> = Arc::default();
     let reads = Arc::new(AtomicUsize::new(0));
@@ -608,7 +619,7 @@ impl Drop for UsbfsLimit {
 #[test]
 fn usbfs_memory_exhaustion_is_a_retryable_no_resources_and_loses_nothing() {
     vm::require_vm();
-    let pair = gadget::open_bulk_pair(&LOOPBACK);
+    let pair = gadget::bulk_pair_of(gadget::wait_open(&LOOPBACK));
     gadget::drain_loopback(&pair);
     let boot_limit = std::fs::read_to_string(USBFS_MEMORY_MB).unwrap_or_default();
     let limit = UsbfsLimit::set(1);
