@@ -608,8 +608,9 @@ impl Drop for UsbfsLimit {
     }
 }
 
-/// Resource exhaustion: with usbcore's usbfs_memory_mb at 1 (set at run time here; `cargo
-/// xtask soak --usbfs-memory-mb 1` boots with it instead), reads the OS refuses for want of
+/// Resource exhaustion: with usbcore's usbfs_memory_mb at 1 (set through sysfs at run time:
+/// the agent loads usbcore with finit_module, so a kernel command-line value would not take),
+/// reads the OS refuses for want of
 /// usbfs memory complete with the typed, retryable `Status::NoResources` and 0 bytes; the pipe
 /// is not halted, the reads already pending keep their place and data, and the refused
 /// request goes through when resent within the limit.

@@ -3,7 +3,7 @@
 //! * the simulator race soak (`framework/tests/soak_races.rs`, release build) in a loop, a
 //!   fresh seed each time, until the time is up;
 //! * with `--vm`, the VM race soak (`tests/tests/vm_soak.rs`) once with a longer bound, and the
-//!   usbfs-memory test of `vm_faults`, optionally in a boot with `usbcore.usbfs_memory_mb`.
+//!   usbfs-memory test of `vm_faults` (it sets usbfs_memory_mb through sysfs itself).
 //!
 //! Settings reach the in-VM test binaries through the kernel command line: `NAME=value` words
 //! the kernel does not know become /init's environment, which the agent's children inherit
@@ -18,13 +18,12 @@ use crate::cmd::{self, bail, Result};
 use crate::vm;
 
 const USAGE: &str = "\
-usage: cargo xtask soak [--minutes N] [--rounds R] [--seed S] [--vm] [--usbfs-memory-mb M]
+usage: cargo xtask soak [--minutes N] [--rounds R] [--seed S] [--vm]
   --minutes N          total time (default 1); with --vm, half of it goes to the VM soak
                        (at most 240 s: the agent's per-binary limit)
   --rounds R           rounds per simulator iteration (default 20000)
   --seed S             first seed (then S+1, S+2, ...); default from the clock
   --vm                 also run the VM soak (tests/tests/vm_soak.rs) and the usbfs test
-  --usbfs-memory-mb M  boot the VM with usbcore.usbfs_memory_mb=M (implies --vm)
 ";
 
 #[derive(Debug)]
@@ -33,7 +32,6 @@ struct Flags {
     rounds: u64,
     seed: Option<u64>,
     vm: bool,
-    usbfs_memory_mb: Option<u32>,
 }
 
 fn parse(args: &[String]) -> Result<Flags> {
@@ -42,7 +40,6 @@ fn parse(args: &[String]) -> Result<Flags> {
         rounds: 20_000,
         seed: None,
         vm: false,
-        usbfs_memory_mb: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -57,10 +54,6 @@ fn parse(args: &[String]) -> Result<Flags> {
             "--rounds" => f.rounds = value("--rounds")?.parse()?,
             "--seed" => f.seed = Some(value("--seed")?.parse()?),
             "--vm" => f.vm = true,
-            "--usbfs-memory-mb" => {
-                f.usbfs_memory_mb = Some(value("--usbfs-memory-mb")?.parse()?);
-                f.vm = true;
-            }
             "-h" | "--help" => {
                 eprint!("{USAGE}");
                 std::process::exit(0);
@@ -194,10 +187,10 @@ pub fn run(args: &[String]) -> Result<()> {
     sim.print("simulator");
 
     if flags.vm {
-        let mut append = format!("USBDF_SOAK_SECS={vm_secs} USBDF_SOAK_SEED={seed}");
-        if let Some(mb) = flags.usbfs_memory_mb {
-            append.push_str(&format!(" usbcore.usbfs_memory_mb={mb}"));
-        }
+        // (`usbcore.usbfs_memory_mb=` here would not work: the agent loads usbcore with
+        // finit_module, which does not read the kernel command line; the usbfs test sets the
+        // parameter through sysfs at run time instead.)
+        let append = format!("USBDF_SOAK_SECS={vm_secs} USBDF_SOAK_SEED={seed}");
         eprintln!("==> soak: VM race soak for {vm_secs} s (kernel command line += {append})");
         // Safety of set_var: single-threaded here; the VM runner reads these.
         std::env::set_var("USBDF_VM_APPEND", &append);
@@ -258,14 +251,8 @@ mod tests {
 
     #[test]
     fn flags() {
-        let f = parse(&[
-            "--minutes".into(),
-            "2".into(),
-            "--usbfs-memory-mb".into(),
-            "1".into(),
-        ])
-        .unwrap();
-        assert!(f.vm && f.minutes == 2.0 && f.usbfs_memory_mb == Some(1));
+        let f = parse(&["--minutes".into(), "2".into(), "--vm".into()]).unwrap();
+        assert!(f.vm && f.minutes == 2.0);
         assert!(parse(&["--bogus".into()]).is_err());
     }
 }

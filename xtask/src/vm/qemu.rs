@@ -36,9 +36,10 @@ pub enum End {
     TimedOut,
 }
 
-/// The guest kernel's command line, plus `USBDF_VM_APPEND` if set (e.g.
-/// `usbcore.usbfs_memory_mb=1`, or `NAME=value` words, which the kernel hands to /init's
-/// environment and so to every test binary: `cargo xtask soak` uses both).
+/// The guest kernel's command line, plus `USBDF_VM_APPEND` if set: `NAME=value` words the
+/// kernel does not know go to /init's environment and so to every test binary (`cargo xtask
+/// soak` passes its settings that way). Module parameters such as `usbcore.…=` do not work
+/// here: the agent loads modules with finit_module, which ignores the command line.
 fn kernel_command_line() -> String {
     let mut line = String::from("console=ttyS0 quiet panic=-1 rdinit=/init");
     if let Ok(extra) = std::env::var("USBDF_VM_APPEND") {
