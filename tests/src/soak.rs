@@ -4,7 +4,7 @@
 //! One engine for the simulator (`framework/tests/soak_races.rs` includes this file with
 //! `#[path]`, so it depends on `usbdf` and `std` only) and for the real gadgets in the VM
 //! (`tests/tests/vm_soak.rs`). It drives a Loopback pair (random data out, echo back) and a
-//! SourceSink pair (pattern 1 both ways) at once; each pipe is a [`Lane`] fed by one or more
+//! SourceSink pair (pattern 1 both ways) at once; each pipe is a lane fed by one or more
 //! threads. A round is one request with a random fate:
 //!
 //! | op | what |
