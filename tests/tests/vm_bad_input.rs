@@ -239,7 +239,17 @@ fn bad_input_double_cancel() {
         .expect("send");
     let handle = sent.cancel_handle();
     assert_eq!(handle.cancel(), CancelOutcome::Requested);
-    assert_eq!(sent.cancel(), CancelOutcome::AlreadyRequested);
+    // AlreadyRequested while the drain the first cancel started is under way; NotPending once
+    // it has finished the request (engine/cancel.rs checks `Finished` first): both harmless,
+    // which one is a race with the drain (seen both ways on the real gadget)
+    let second = sent.cancel();
+    assert!(
+        matches!(
+            second,
+            CancelOutcome::AlreadyRequested | CancelOutcome::NotPending
+        ),
+        "second cancel: {second:?}"
+    );
     let c = sent.wait(T);
     assert_eq!((c.status(), c.bytes()), (Status::Cancelled, 0));
     assert_eq!(handle.cancel(), CancelOutcome::NotPending);
