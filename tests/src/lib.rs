@@ -3,6 +3,7 @@
 
 #[cfg(target_os = "linux")]
 pub mod gadget;
+pub mod soak;
 #[cfg(target_os = "linux")]
 pub mod usbtest;
 #[cfg(target_os = "linux")]

@@ -15,6 +15,8 @@ tasks:
   fuzz [--seconds <n>] [<target>...]
       run the cargo-fuzz targets in fuzz/ (all, or those named) for <n> seconds each
       (default 300), keeping the new corpus under target/fuzz/corpus/.
+  soak --minutes <n> [--vm]
+      race soaks with fresh seeds (simulator; with --vm also the real Loopback/SourceSink).
   bench [--quick] [--runs <n>] [--update-docs] (see `cargo xtask bench --help`)
       throughput and latency: usbdf vs nusb, libusb, kernel usbtest, in the gadget VM.
   gadgets --print | up | down

@@ -1,6 +1,6 @@
 //! `cargo xtask`: usbdf's developer tasks.
 //!
-//! One binary, one module per subcommand (`test`, `gadgets`, `bench`, `fuzz`). The same binary is also the
+//! One binary, one module per subcommand (`test`, `gadgets`, `bench`, `fuzz`, `soak`). The same binary is also the
 //! VM image's `/init`: run as PID 1 it becomes the guest agent (see `vm::agent`).
 
 mod bench;
@@ -8,6 +8,7 @@ mod cmd;
 mod flags;
 mod fuzz;
 mod gadgets;
+mod soak;
 mod test;
 mod vm;
 
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("gadgets") => gadgets::run(&args[1..]),
         Some("fuzz") => fuzz::task(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             eprint!("{}", flags::USAGE);
             return if args.is_empty() {

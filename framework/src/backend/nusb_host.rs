@@ -50,6 +50,10 @@ pub(crate) fn raw_status(e: TransferError) -> RawStatus {
         // ENOMEM (usbfs_memory_mb exhausted) and EOVERFLOW (babble).
         TransferError::Unknown(12) => RawStatus::NoResources,
         TransferError::Unknown(75) => RawStatus::Overflow,
+        // EHOSTUNREACH: usbfs refuses a submission to a device that was
+        // unplugged before it noticed (seen in the VM's unplug tests).
+        // Classified like EPROTO: the engine asks the device.
+        TransferError::Unknown(113) => RawStatus::Fault,
         TransferError::Unknown(code) => RawStatus::Os(code),
     }
 }

@@ -36,6 +36,19 @@ pub enum End {
     TimedOut,
 }
 
+/// The guest kernel's command line, plus `USBDF_VM_APPEND` if set: `NAME=value` words the
+/// kernel does not know go to /init's environment and so to every test binary (`cargo xtask
+/// soak` passes its settings that way). Module parameters such as `usbcore.…=` do not work
+/// here: the agent loads modules with finit_module, which ignores the command line.
+fn kernel_command_line() -> String {
+    let mut line = String::from("console=ttyS0 quiet panic=-1 rdinit=/init");
+    if let Ok(extra) = std::env::var("USBDF_VM_APPEND") {
+        line.push(' ');
+        line.push_str(extra.trim());
+    }
+    line
+}
+
 /// Lines of console kept for a failure report.
 pub const TAIL_LINES: usize = 40;
 
@@ -44,7 +57,7 @@ pub const TAIL_LINES: usize = 40;
 pub fn run(boot: &Boot<'_>, report: &mut Report) -> Result<(End, Vec<String>)> {
     let mut command = Command::new(boot.qemu);
     command
-        .args(["-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "1024"])
+        .args(["-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "2048"])
         .args([
             "-nodefaults",
             "-no-user-config",
@@ -57,7 +70,7 @@ pub fn run(boot: &Boot<'_>, report: &mut Report) -> Result<(End, Vec<String>)> {
         .arg(boot.kernel)
         .arg("-initrd")
         .arg(boot.initrd)
-        .args(["-append", "console=ttyS0 quiet panic=-1 rdinit=/init"])
+        .args(["-append", &kernel_command_line()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
