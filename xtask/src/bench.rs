@@ -25,11 +25,14 @@ use crate::vm::{initramfs, provision, qemu, report};
 /// `cargo xtask bench` usage.
 pub const USAGE: &str = "\
 usage: cargo xtask bench [--quick] [--runs <n>] [--window-ms <ms>] [--update-docs]
-                         [--keep-console <path>]
+                         [--only <scenario,…>] [--impls <impl,…>] [--keep-console <path>]
   --quick         one size per scenario (64 KiB) at depth 8, 3 runs: a CI-sized check
   --runs <n>      repeats per cell (default 3; implementations interleaved run by run)
   --window-ms <ms> measured time per throughput run (default 400)
-  --update-docs   copy throughput.svg and results.json into docs/performance/
+  --only <list>   scenarios to run: sourcesink-in, sourcesink-out, loopback-echo,
+                  latency-echo64, latency-control (default: all)
+  --impls <list>  implementations: usbdf, nusb, libusb, usbtest (default: all)
+  --update-docs   copy throughput.svg, table.md and results.json into docs/performance/
 results: target/bench/results.json, target/bench/throughput.svg
 ";
 
@@ -40,6 +43,8 @@ struct Flags {
     window_ms: Option<u64>,
     update_docs: bool,
     keep_console: Option<PathBuf>,
+    only: Option<String>,
+    impls: Option<String>,
 }
 
 impl Flags {
@@ -56,6 +61,8 @@ impl Flags {
                 "--quick" => flags.quick = true,
                 "--runs" => flags.runs = Some(value("--runs")?.parse()?),
                 "--window-ms" => flags.window_ms = Some(value("--window-ms")?.parse()?),
+                "--only" => flags.only = Some(value("--only")?),
+                "--impls" => flags.impls = Some(value("--impls")?),
                 "--update-docs" => flags.update_docs = true,
                 "--keep-console" => flags.keep_console = Some(value("--keep-console")?.into()),
                 "-h" | "--help" => {
@@ -79,6 +86,12 @@ impl Flags {
         }
         if let Some(ms) = self.window_ms {
             args.extend(["--window-ms".to_string(), ms.to_string()]);
+        }
+        if let Some(only) = &self.only {
+            args.extend(["--only".to_string(), only.clone()]);
+        }
+        if let Some(impls) = &self.impls {
+            args.extend(["--impls".to_string(), impls.clone()]);
         }
         args
     }
@@ -310,6 +323,42 @@ fn table(results: &[Measurement]) -> String {
         );
     }
     out.push_str("\nThroughput in MB/s (10^6 B/s), median of the runs.\n\n");
+    out.push_str("| scenario | size | depth | usbdf CPU µs/req user + sys | nusb | libusb | switches/req usbdf / nusb / libusb |\n");
+    out.push_str("|---|---|---|---|---|---|---|\n");
+    for cell in cells.iter().filter(|c| !c.0.starts_with("latency")) {
+        let cpu = |imp: &str| {
+            find(cell, imp)
+                .and_then(|m| {
+                    Some((
+                        m.raw["cpu_user_us_per_req"].as_f64()?,
+                        m.raw["cpu_sys_us_per_req"].as_f64()?,
+                    ))
+                })
+                .map_or("–".to_string(), |(u, s)| format!("{u:.1} + {s:.1}"))
+        };
+        let sw = |imp: &str| {
+            find(cell, imp)
+                .and_then(|m| m.raw["switches_per_req"].as_f64())
+                .map_or("–".to_string(), |v| format!("{v:.2}"))
+        };
+        if find(cell, "usbdf").is_some_and(|m| m.raw["cpu_user_us_per_req"].is_null()) {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} / {} / {} |",
+            cell.0,
+            size_label(cell.1),
+            cell.2,
+            cpu("usbdf"),
+            cpu("nusb"),
+            cpu("libusb"),
+            sw("usbdf"),
+            sw("nusb"),
+            sw("libusb"),
+        );
+    }
+    out.push_str("\nCPU time of the measuring process per completed request over the measured window (`getrusage`; under TCG the emulated host controller's work lands on whichever task it interrupts).\n\n");
     out.push_str("| latency | usbdf median / p99 | nusb median / p99 | libusb median / p99 | usbdf/nusb | usbdf/libusb |\n");
     out.push_str("|---|---|---|---|---|---|\n");
     for cell in cells.iter().filter(|c| c.0.starts_with("latency")) {
@@ -345,10 +394,10 @@ fn chart(results: &[Measurement]) -> String {
     const PAD_T: f64 = 30.0;
     const PAD_R: f64 = 15.0;
     const COLORS: [&str; 4] = ["#d62728", "#1f77b4", "#2ca02c", "#7f7f7f"];
-    let panels = ["sourcesink-in", "sourcesink-out"];
+    let panels = ["sourcesink-in", "sourcesink-out", "loopback-echo"];
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
-        W * 2.0,
+        W * panels.len() as f64,
         H + 30.0
     );
     for (p, scenario) in panels.iter().enumerate() {

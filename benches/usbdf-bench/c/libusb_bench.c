@@ -3,7 +3,12 @@
  *
  *   libusb-bench in|out <size> <depth> <warmup_ms> <window_ms>
  *       SourceSink (0525:a4a0) bulk throughput: <depth> async transfers of <size> bytes,
- *       each resubmitted from its callback; prints "result <MB/s>".
+ *       each resubmitted from its callback; prints
+ *       "result <MB/s> <user µs/req> <sys µs/req> <context switches/req>" (getrusage over
+ *       the measured window).
+ *   libusb-bench echo-tp <size> <depth> <warmup_ms> <window_ms>
+ *       Loopback (0525:a4a9) echo throughput: <depth> writes and <depth> reads of <size>
+ *       bytes in flight, each resubmitted from its callback; MB/s of echoed data read back.
  *   libusb-bench echo <samples>   sync 64 B Loopback (0525:a4a9) echo, "result <median> <p99>" µs
  *   libusb-bench ctrl <samples>   GET_DESCRIPTOR(device) 18 B on Loopback, same output
  *
@@ -13,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static double now_s(void) {
@@ -66,60 +72,95 @@ static unsigned char find_ep(libusb_device_handle *h, int dir_in) {
 
 struct state {
     double window_start, window_end, t0, t1;
-    int measuring, stop, outstanding, failed;
-    unsigned long long bytes;
+    int measuring, stop, outstanding, failed, counts;
+    unsigned long long bytes, requests;
+    struct rusage ru0, ru1;
 };
 
 static void LIBUSB_CALL on_done(struct libusb_transfer *t) {
     struct state *s = t->user_data;
+    if (s->stop) {
+        s->outstanding--;
+        return;
+    }
     if (t->status != LIBUSB_TRANSFER_COMPLETED) {
         s->failed = 1;
         s->outstanding--;
         return;
     }
-    double now = now_s();
-    if (!s->stop) {
+    if (s->counts) {
+        double now = now_s();
         if (!s->measuring && now >= s->window_start) {
             s->measuring = 1;
             s->t0 = now;
+            getrusage(RUSAGE_SELF, &s->ru0);
         } else if (s->measuring) {
             s->bytes += t->actual_length;
+            s->requests++;
             if (now >= s->window_end) {
                 s->t1 = now;
+                getrusage(RUSAGE_SELF, &s->ru1);
                 s->stop = 1;
+                s->outstanding--;
+                return;
             }
         }
     }
-    if (s->stop || libusb_submit_transfer(t) != 0) s->outstanding--;
+    if (libusb_submit_transfer(t) != 0) {
+        s->failed = 1;
+        s->outstanding--;
+    }
 }
 
-static int throughput(int dir_in, int size, int depth, int warmup_ms, int window_ms) {
-    libusb_device_handle *h = open_dev(0x0525, 0xa4a0, 1);
-    unsigned char ep = find_ep(h, dir_in);
-    struct state s = {0};
-    struct libusb_transfer **xfers = calloc(depth, sizeof *xfers);
-    double start = now_s();
-    s.window_start = start + warmup_ms / 1000.0;
-    s.window_end = s.window_start + window_ms / 1000.0;
+static int queue(struct state *s, libusb_device_handle *h, unsigned char ep, int size,
+                 int depth, struct libusb_transfer **xfers) {
     for (int i = 0; i < depth; i++) {
         /* Zero-copy (usbfs mmap) buffers, like Endpoint::allocate; falls back to malloc. */
         unsigned char *buf = libusb_dev_mem_alloc(h, size);
         if (!buf) buf = calloc(1, size);
         memset(buf, 0, size);
         xfers[i] = libusb_alloc_transfer(0);
-        libusb_fill_bulk_transfer(xfers[i], h, ep, buf, size, on_done, &s, 5000);
+        libusb_fill_bulk_transfer(xfers[i], h, ep, buf, size, on_done, s, 0);
         if (libusb_submit_transfer(xfers[i]) != 0) {
             fprintf(stderr, "submit failed\n");
-            return 2;
+            return -1;
         }
-        s.outstanding++;
+        s->outstanding++;
     }
-    while (s.outstanding > 0) libusb_handle_events(NULL);
-    if (s.failed || !s.t1) {
+    return 0;
+}
+
+static double us(struct timeval t) { return t.tv_sec * 1e6 + t.tv_usec; }
+
+/* mode 0: SourceSink OUT, 1: SourceSink IN, 2: Loopback echo. */
+static int throughput(int mode, int size, int depth, int warmup_ms, int window_ms) {
+    libusb_device_handle *h = open_dev(0x0525, mode == 2 ? 0xa4a9 : 0xa4a0, 1);
+    struct state s = {0}, w = {0};
+    struct libusb_transfer **xfers = calloc(depth, sizeof *xfers);
+    struct libusb_transfer **wxfers = calloc(depth, sizeof *wxfers);
+    double start = now_s();
+    s.window_start = start + warmup_ms / 1000.0;
+    s.window_end = s.window_start + window_ms / 1000.0;
+    s.counts = 1;
+    /* Echo: reads first, so every echo finds a read waiting; only the reads are counted. */
+    if (queue(&s, h, find_ep(h, mode != 0), size, depth, xfers) != 0) return 2;
+    if (mode == 2 && queue(&w, h, find_ep(h, 0), size, depth, wxfers) != 0) return 2;
+    while (!s.stop && !s.failed && !w.failed) libusb_handle_events(NULL);
+    w.stop = s.stop = 1;
+    for (int i = 0; i < depth; i++) {
+        libusb_cancel_transfer(xfers[i]);
+        if (mode == 2) libusb_cancel_transfer(wxfers[i]);
+    }
+    while (s.outstanding > 0 || w.outstanding > 0) libusb_handle_events(NULL);
+    if (s.failed || w.failed || !s.t1) {
         fprintf(stderr, "transfer failed\n");
         return 2;
     }
-    printf("result %.3f\n", s.bytes / (s.t1 - s.t0) / 1e6);
+    double n = s.requests ? (double)s.requests : 1.0;
+    printf("result %.3f %.3f %.3f %.4f\n", s.bytes / (s.t1 - s.t0) / 1e6,
+           (us(s.ru1.ru_utime) - us(s.ru0.ru_utime)) / n,
+           (us(s.ru1.ru_stime) - us(s.ru0.ru_stime)) / n,
+           ((s.ru1.ru_nvcsw + s.ru1.ru_nivcsw) - (s.ru0.ru_nvcsw + s.ru0.ru_nivcsw)) / n);
     libusb_release_interface(h, 0);
     libusb_close(h);
     return 0;
@@ -162,9 +203,10 @@ int main(int argc, char **argv) {
     }
     if (libusb_init(NULL) != 0) return 2;
     int rc = 2;
-    if ((!strcmp(argv[1], "in") || !strcmp(argv[1], "out")) && argc == 6)
-        rc = throughput(!strcmp(argv[1], "in"), atoi(argv[2]), atoi(argv[3]), atoi(argv[4]),
-                        atoi(argv[5]));
+    int mode = !strcmp(argv[1], "out") ? 0 : !strcmp(argv[1], "in") ? 1
+               : !strcmp(argv[1], "echo-tp") ? 2 : -1;
+    if (mode >= 0 && argc == 6)
+        rc = throughput(mode, atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
     else if (!strcmp(argv[1], "echo") && argc == 3)
         rc = latency(0, atoi(argv[2]));
     else if (!strcmp(argv[1], "ctrl") && argc == 3)

@@ -1,9 +1,12 @@
-//! The bench variant of the SourceSink gadget, applied at run time over configfs.
+//! The bench variants of the SourceSink and Loopback gadgets, applied at run time over
+//! configfs.
 //!
 //! The VM agent binds the test layout (`tests/src/vm/layout.rs`: SourceSink pattern 1,
 //! `bulk_buflen` 4096). For throughput the gadget must not be the limit, so the bench
 //! unbinds it, changes the function's attributes (configfs refuses while the function is
 //! linked into a configuration), relinks and rebinds, then waits for enumeration.
+//! Loopback echoes one gadget request per OUT request it fills, so its `bulk_buflen` is set
+//! to the transfer size of each echo cell.
 
 #![allow(dead_code)]
 
@@ -14,7 +17,7 @@ use std::time::{Duration, Instant};
 #[path = "../../../tests/src/vm/layout.rs"]
 mod layout;
 
-use layout::{CONFIGFS_GADGETS, SOURCE_SINK};
+use layout::{Gadget, CONFIGFS_GADGETS, LOOPBACK, SOURCE_SINK};
 
 /// The bench's SourceSink attributes: (file, value).
 pub const ATTRIBUTES: &[(&str, &str)] = &[
@@ -37,21 +40,33 @@ fn write(path: &Path, value: &str) -> std::io::Result<()> {
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }
 
-/// Unbind, set [`ATTRIBUTES`], rebind, wait until the host side has configured it.
+/// Unbind SourceSink, set [`ATTRIBUTES`], rebind, wait until the host has configured it.
 pub fn reconfigure_sourcesink() -> std::io::Result<()> {
-    let root = PathBuf::from(CONFIGFS_GADGETS).join(SOURCE_SINK.name);
-    let instance = SOURCE_SINK.function.instance();
+    reconfigure(&SOURCE_SINK, ATTRIBUTES)
+}
+
+/// Give Loopback gadget requests of `buflen` bytes, 32 of them.
+pub fn reconfigure_loopback(buflen: usize) -> std::io::Result<()> {
+    reconfigure(
+        &LOOPBACK,
+        &[("bulk_buflen", &buflen.to_string()), ("qlen", "32")],
+    )
+}
+
+fn reconfigure(gadget: &Gadget, attributes: &[(&str, &str)]) -> std::io::Result<()> {
+    let root = PathBuf::from(CONFIGFS_GADGETS).join(gadget.name);
+    let instance = gadget.function.instance();
     let function = root.join("functions").join(&instance);
     let link = root.join("configs/c.1").join(instance);
     write(&root.join("UDC"), "\n")?;
-    wait_gone();
+    wait_gone(gadget);
     fs::remove_file(&link)?;
-    for (file, value) in ATTRIBUTES {
+    for (file, value) in attributes {
         write(&function.join(file), value)?;
     }
     std::os::unix::fs::symlink(&function, &link)?;
-    write(&root.join("UDC"), SOURCE_SINK.udc)?;
-    wait_configured(Duration::from_secs(30))
+    write(&root.join("UDC"), gadget.udc)?;
+    wait_configured(gadget, Duration::from_secs(30))
 }
 
 fn sysfs_devices() -> Vec<PathBuf> {
@@ -66,27 +81,28 @@ fn read(dir: &Path, file: &str) -> String {
         .unwrap_or_default()
 }
 
-fn present(configured: bool) -> bool {
+fn present(gadget: &Gadget, configured: bool) -> bool {
     sysfs_devices().iter().any(|dir| {
-        read(dir, "serial") == SOURCE_SINK.serial
+        read(dir, "serial") == gadget.serial
             && (!configured || !read(dir, "bConfigurationValue").is_empty())
     })
 }
 
-fn wait_gone() {
+fn wait_gone(gadget: &Gadget) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while present(false) && Instant::now() < deadline {
+    while present(gadget, false) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
 
-fn wait_configured(limit: Duration) -> std::io::Result<()> {
+fn wait_configured(gadget: &Gadget, limit: Duration) -> std::io::Result<()> {
     let deadline = Instant::now() + limit;
-    while !present(true) {
+    while !present(gadget, true) {
         if Instant::now() > deadline {
-            return Err(std::io::Error::other(
-                "SourceSink did not re-enumerate after reconfiguration",
-            ));
+            return Err(std::io::Error::other(format!(
+                "{} did not re-enumerate after reconfiguration",
+                gadget.name
+            )));
         }
         std::thread::sleep(Duration::from_millis(10));
     }

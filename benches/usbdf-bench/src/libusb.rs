@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::measure::{Cell, Latency, LatencyRun};
+use crate::measure::{Cell, Cpu, Latency, LatencyRun, Run, Scenario};
 use crate::{Config, Result};
 
 /// The program, when the image has it.
@@ -40,18 +40,34 @@ impl Program {
             .collect())
     }
 
-    /// One throughput run, MB/s.
-    pub fn throughput(&self, cell: &Cell, cfg: &Config) -> Result<f64> {
+    /// One throughput run.
+    pub fn throughput(&self, cell: &Cell, cfg: &Config) -> Result<Run> {
+        let mode = match cell.scenario {
+            Scenario::SourceSinkIn => "in",
+            Scenario::SourceSinkOut => "out",
+            Scenario::LoopbackEcho => "echo-tp",
+            _ => return Err("libusb-bench: not a throughput scenario".into()),
+        };
         let v = self.run(&[
-            if cell.scenario.is_in() { "in" } else { "out" }.to_string(),
+            mode.to_string(),
             cell.size.to_string(),
             cell.depth.to_string(),
             cfg.warmup.as_millis().to_string(),
             cfg.window.as_millis().to_string(),
         ])?;
-        v.first()
-            .copied()
-            .ok_or_else(|| "libusb-bench: empty".into())
+        match v.as_slice() {
+            [mbps, user_us, sys_us, switches, ..] => Ok(Run {
+                mbps: *mbps,
+                // Not counted in the C program (it allocates nothing per transfer).
+                allocs_per_request: 0.0,
+                cpu: Cpu {
+                    user_us: *user_us,
+                    sys_us: *sys_us,
+                    switches: *switches,
+                },
+            }),
+            _ => Err("libusb-bench: bad throughput result".into()),
+        }
     }
 
     /// One latency run.

@@ -4,9 +4,11 @@
 //! (pattern 0, large gadget requests, deep gadget queue: the gadget must not be the limit),
 //! then measures, interleaving the implementations run by run (A B C A B C …):
 //!
-//! * SourceSink bulk IN and OUT throughput, sizes × queue depths, for usbdf (pool requests
-//!   resubmitted from a completion routine), raw nusb (`Endpoint::allocate`, submit N,
-//!   `wait_next_complete`, resubmit) and libusb (the `libusb-bench` C program, async transfers);
+//! * SourceSink bulk IN and OUT throughput and Loopback echo throughput, sizes × queue
+//!   depths, for usbdf (pool requests resubmitted from a completion routine), raw nusb
+//!   (`Endpoint::allocate`, `depth` submitted, reaped and resubmitted on nusb's event thread
+//!   by a waker) and libusb (the `libusb-bench` C program, async transfers resubmitted from
+//!   their callbacks); each run also reports its CPU time per request (`getrusage`);
 //! * latency: a synchronous 64 B Loopback echo and a control GET_DESCRIPTOR;
 //! * finally the kernel's own `usbtest` cases 27/28 on the same gadget (it binds the
 //!   interface, so it runs last, after every user-space handle is closed).
@@ -39,6 +41,20 @@ pub struct Config {
     pub warmup: Duration,
     /// Samples per latency run.
     pub samples: usize,
+    /// Only these scenarios (all when empty).
+    pub only: Vec<Scenario>,
+    /// Only these implementations (all when empty).
+    pub impls: Vec<String>,
+}
+
+impl Config {
+    fn wants(&self, scenario: Scenario) -> bool {
+        self.only.is_empty() || self.only.contains(&scenario)
+    }
+
+    fn runs_impl(&self, name: &str) -> bool {
+        self.impls.is_empty() || self.impls.iter().any(|i| i == name)
+    }
 }
 
 fn parse_args() -> Config {
@@ -48,6 +64,8 @@ fn parse_args() -> Config {
         window: Duration::from_millis(400),
         warmup: Duration::from_millis(60),
         samples: 400,
+        only: Vec::new(),
+        impls: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -72,6 +90,22 @@ fn parse_args() -> Config {
                     .and_then(|v| v.parse().ok())
                     .expect("--samples <n>")
             }
+            "--only" => {
+                for name in args.next().expect("--only <scenario,…>").split(',') {
+                    match Scenario::from_name(name) {
+                        Some(s) => cfg.only.push(s),
+                        None => eprintln!("bench: unknown scenario `{name}`"),
+                    }
+                }
+            }
+            "--impls" => {
+                cfg.impls = args
+                    .next()
+                    .expect("--impls <usbdf,nusb,libusb,usbtest>")
+                    .split(',')
+                    .map(str::to_string)
+                    .collect()
+            }
             // The VM agent passes libtest's flag to every binary it runs.
             "--test-threads=1" => {}
             other => eprintln!("bench: ignoring argument `{other}`"),
@@ -80,10 +114,18 @@ fn parse_args() -> Config {
     cfg
 }
 
-/// The throughput cells, in run order.
+/// The throughput cells, in run order (echo cells grouped by size: Loopback is reconfigured
+/// once per size).
 fn cells(cfg: &Config) -> Vec<Cell> {
     let mut cells = Vec::new();
-    for scenario in [Scenario::SourceSinkIn, Scenario::SourceSinkOut] {
+    for scenario in [
+        Scenario::SourceSinkIn,
+        Scenario::SourceSinkOut,
+        Scenario::LoopbackEcho,
+    ] {
+        if !cfg.wants(scenario) {
+            continue;
+        }
         if cfg.quick {
             cells.push(Cell {
                 scenario,
@@ -117,19 +159,27 @@ fn main() {
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn run(cfg: &Config) -> Result<()> {
-    println!(
-        "bench: reconfiguring SourceSink for throughput ({})",
-        gadget::DESCRIPTION
-    );
-    gadget::reconfigure_sourcesink()?;
-    let libusb = libusb::Program::find();
+    let cells = cells(cfg);
+    if cells.iter().any(|c| c.scenario != Scenario::LoopbackEcho) {
+        println!(
+            "bench: reconfiguring SourceSink for throughput ({})",
+            gadget::DESCRIPTION
+        );
+        gadget::reconfigure_sourcesink()?;
+    }
+    let libusb = libusb::Program::find().filter(|_| cfg.runs_impl("libusb"));
     if libusb.is_none() {
-        println!("bench: libusb-bench not in the image: libusb columns skipped");
+        println!("bench: libusb-bench not in the image or not asked for: libusb columns skipped");
     }
 
-    let cells = cells(cfg);
     let total = cells.len();
+    let mut loopback_buflen = None;
     for (i, cell) in cells.iter().enumerate() {
+        if cell.scenario == Scenario::LoopbackEcho && loopback_buflen != Some(cell.size) {
+            println!("bench: Loopback bulk_buflen {} qlen 32", cell.size);
+            gadget::reconfigure_loopback(cell.size)?;
+            loopback_buflen = Some(cell.size);
+        }
         println!(
             "bench: [{}/{total}] {} {} B depth {}",
             i + 1,
@@ -142,12 +192,16 @@ fn run(cfg: &Config) -> Result<()> {
         let mut lib = Measurement::new(*cell, "libusb", "MB/s");
         let mut allocs = Vec::new();
         for _ in 0..cfg.runs {
-            let r = usbdf_impl::throughput(cell, cfg)?;
-            usbdf.runs.push(r.mbps);
-            allocs.push(r.allocs_per_request);
-            nusb.runs.push(nusb_impl::throughput(cell, cfg)?);
+            if cfg.runs_impl("usbdf") {
+                let r = usbdf_impl::throughput(cell, cfg)?;
+                allocs.push(r.allocs_per_request);
+                usbdf.push_run(r);
+            }
+            if cfg.runs_impl("nusb") {
+                nusb.push_run(nusb_impl::throughput(cell, cfg)?);
+            }
             if let Some(p) = &libusb {
-                lib.runs.push(p.throughput(cell, cfg)?);
+                lib.push_run(p.throughput(cell, cfg)?);
             }
         }
         usbdf.allocs_per_request = allocs
@@ -160,8 +214,16 @@ fn run(cfg: &Config) -> Result<()> {
             }
         }
     }
+    if loopback_buflen.is_some() {
+        // Back to the test layout's Loopback, for the latency echo (64 B ends on a short
+        // packet whatever the buffer length).
+        gadget::reconfigure_loopback(4096)?;
+    }
 
     for scenario in [Latency::Echo64, Latency::Control] {
+        if !cfg.wants(scenario.scenario()) {
+            continue;
+        }
         println!("bench: latency {}", scenario.name());
         let cell = Cell {
             scenario: scenario.scenario(),
@@ -172,8 +234,12 @@ fn run(cfg: &Config) -> Result<()> {
         let mut nusb = Measurement::new(cell, "nusb", "us");
         let mut lib = Measurement::new(cell, "libusb", "us");
         for _ in 0..cfg.runs {
-            usbdf.push_latency(usbdf_impl::latency(scenario, cfg.samples)?);
-            nusb.push_latency(nusb_impl::latency(scenario, cfg.samples)?);
+            if cfg.runs_impl("usbdf") {
+                usbdf.push_latency(usbdf_impl::latency(scenario, cfg.samples)?);
+            }
+            if cfg.runs_impl("nusb") {
+                nusb.push_latency(nusb_impl::latency(scenario, cfg.samples)?);
+            }
             if let Some(p) = &libusb {
                 lib.push_latency(p.latency(scenario, cfg.samples)?);
             }
@@ -185,25 +251,33 @@ fn run(cfg: &Config) -> Result<()> {
         }
     }
 
-    println!("bench: kernel usbtest (cases 27/28)");
-    match usbtest::Usbtest::load() {
-        Ok(kernel) => {
-            for (i, cell) in cells.iter().enumerate() {
-                println!(
-                    "bench: usbtest [{}/{total}] {} {} B depth {}",
-                    i + 1,
-                    cell.scenario.name(),
-                    cell.size,
-                    cell.depth
-                );
-                let mut m = Measurement::new(*cell, "usbtest", "MB/s");
-                for _ in 0..cfg.runs {
-                    m.runs.push(kernel.throughput(cell, cfg)?);
+    // The kernel's usbtest has bulk source/sink cases only (27 OUT, 28 IN).
+    let kernel_cells: Vec<&Cell> = cells
+        .iter()
+        .filter(|c| c.scenario != Scenario::LoopbackEcho)
+        .collect();
+    if cfg.runs_impl("usbtest") && !kernel_cells.is_empty() {
+        println!("bench: kernel usbtest (cases 27/28)");
+        match usbtest::Usbtest::load() {
+            Ok(kernel) => {
+                let total = kernel_cells.len();
+                for (i, cell) in kernel_cells.iter().enumerate() {
+                    println!(
+                        "bench: usbtest [{}/{total}] {} {} B depth {}",
+                        i + 1,
+                        cell.scenario.name(),
+                        cell.size,
+                        cell.depth
+                    );
+                    let mut m = Measurement::new(**cell, "usbtest", "MB/s");
+                    for _ in 0..cfg.runs {
+                        m.runs.push(kernel.throughput(cell, cfg)?);
+                    }
+                    m.emit();
                 }
-                m.emit();
             }
+            Err(err) => println!("bench: usbtest unavailable: {err}"),
         }
-        Err(err) => println!("bench: usbtest unavailable: {err}"),
     }
     println!("bench: done");
     // The VM agent's report counts libtest summary lines; say the one "test" passed.

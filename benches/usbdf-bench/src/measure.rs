@@ -1,6 +1,12 @@
-//! Cells, measurements and their JSON lines.
+//! Cells, measurements, the measured window and their JSON lines.
 
 use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::{alloc, gadget, Config, Result};
 
 /// A throughput scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -9,6 +15,8 @@ pub enum Scenario {
     SourceSinkIn,
     /// Bulk OUT to SourceSink.
     SourceSinkOut,
+    /// Bulk OUT to Loopback and its echo read back on bulk IN.
+    LoopbackEcho,
     /// Sync 64 B Loopback echo latency.
     LatencyEcho64,
     /// Control GET_DESCRIPTOR latency.
@@ -21,14 +29,171 @@ impl Scenario {
         match self {
             Scenario::SourceSinkIn => "sourcesink-in",
             Scenario::SourceSinkOut => "sourcesink-out",
+            Scenario::LoopbackEcho => "loopback-echo",
             Scenario::LatencyEcho64 => "latency-echo64",
             Scenario::LatencyControl => "latency-control",
         }
     }
 
-    /// Bulk IN?
-    pub fn is_in(self) -> bool {
-        self == Scenario::SourceSinkIn
+    /// The gadget it runs on.
+    pub fn vid_pid(self) -> (u16, u16) {
+        match self {
+            Scenario::SourceSinkIn | Scenario::SourceSinkOut => gadget::VID_PID,
+            _ => gadget::LOOPBACK_VID_PID,
+        }
+    }
+
+    /// The scenario named `name`.
+    pub fn from_name(name: &str) -> Option<Scenario> {
+        [
+            Scenario::SourceSinkIn,
+            Scenario::SourceSinkOut,
+            Scenario::LoopbackEcho,
+            Scenario::LatencyEcho64,
+            Scenario::LatencyControl,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
+}
+
+/// Per-stream counters, updated from completion context.
+#[derive(Debug)]
+pub struct Counters {
+    /// Bytes completed.
+    pub bytes: AtomicU64,
+    /// Requests completed successfully.
+    pub requests: AtomicU64,
+    /// Requests still queued.
+    outstanding: AtomicUsize,
+    /// No more resubmissions.
+    pub stop: AtomicBool,
+    /// A transfer failed before the stop.
+    pub failed: AtomicBool,
+    drained: (Mutex<bool>, Condvar),
+}
+
+impl Counters {
+    /// Counters for `depth` queued requests.
+    pub fn new(depth: usize) -> Counters {
+        Counters {
+            bytes: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            outstanding: AtomicUsize::new(depth),
+            stop: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+            drained: (Mutex::new(false), Condvar::new()),
+        }
+    }
+
+    /// A request completed with `bytes`.
+    pub fn completed(&self, bytes: usize) {
+        self.bytes.fetch_add(bytes as u64, Relaxed);
+        self.requests.fetch_add(1, Relaxed);
+    }
+
+    /// A request failed: it leaves the queue.
+    pub fn fail(&self) {
+        self.failed.store(true, Relaxed);
+        self.retire();
+    }
+
+    /// A request leaves the queue (not resubmitted).
+    pub fn retire(&self) {
+        if self.outstanding.fetch_sub(1, Relaxed) == 1 {
+            let (lock, cv) = &self.drained;
+            *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            cv.notify_all();
+        }
+    }
+
+    /// Wait until every request left the queue (10 s at most).
+    pub fn drain(&self) -> Result<()> {
+        let (lock, cv) = &self.drained;
+        let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (done, _) = cv
+            .wait_timeout_while(guard, Duration::from_secs(10), |d| {
+                !*d && self.outstanding.load(Relaxed) > 0
+            })
+            .unwrap_or_else(|e| e.into_inner());
+        if *done || self.outstanding.load(Relaxed) == 0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "the queue did not drain in 10 s ({} of the requests still queued)",
+                self.outstanding.load(Relaxed)
+            )
+            .into())
+        }
+    }
+}
+
+/// One throughput run.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    /// MB/s (10^6 bytes per second).
+    pub mbps: f64,
+    /// Heap allocations per completed request in the window (this process).
+    pub allocs_per_request: f64,
+    /// CPU time of this process per completed request, user and system, µs.
+    pub cpu: Cpu,
+}
+
+/// CPU cost per request, from `getrusage(RUSAGE_SELF)` over the measured window.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cpu {
+    /// User µs per request.
+    pub user_us: f64,
+    /// System µs per request.
+    pub sys_us: f64,
+    /// Context switches (voluntary + involuntary) per request.
+    pub switches: f64,
+}
+
+#[derive(Clone, Copy)]
+struct Usage {
+    user_us: f64,
+    sys_us: f64,
+    switches: f64,
+}
+
+fn usage() -> Usage {
+    // SAFETY: getrusage fills the zeroed struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let us = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    Usage {
+        user_us: us(ru.ru_utime),
+        sys_us: us(ru.ru_stime),
+        switches: (ru.ru_nvcsw + ru.ru_nivcsw) as f64,
+    }
+}
+
+/// Let the stream warm up, then measure `counters` over the window; sets `stop` at the end.
+pub fn window(counters: &Counters, cfg: &Config) -> Run {
+    std::thread::sleep(cfg.warmup);
+    let snap = || {
+        (
+            counters.bytes.load(Relaxed),
+            counters.requests.load(Relaxed),
+            alloc::count(),
+            usage(),
+            Instant::now(),
+        )
+    };
+    let (b0, r0, a0, u0, t0) = snap();
+    std::thread::sleep(cfg.window);
+    let (b1, r1, a1, u1, t1) = snap();
+    counters.stop.store(true, Relaxed);
+    let n = (r1 - r0).max(1) as f64;
+    Run {
+        mbps: (b1 - b0) as f64 / (t1 - t0).as_secs_f64() / 1e6,
+        allocs_per_request: (a1 - a0) as f64 / n,
+        cpu: Cpu {
+            user_us: (u1.user_us - u0.user_us) / n,
+            sys_us: (u1.sys_us - u0.sys_us) / n,
+            switches: (u1.switches - u0.switches) / n,
+        },
     }
 }
 
@@ -124,6 +289,8 @@ pub struct Measurement {
     pub p99: Vec<f64>,
     /// usbdf: allocations per request in the measured window (worst run).
     pub allocs_per_request: Option<f64>,
+    /// Throughput: CPU cost per request, one per run.
+    pub cpu: Vec<Cpu>,
 }
 
 impl Measurement {
@@ -136,7 +303,14 @@ impl Measurement {
             runs: Vec::new(),
             p99: Vec::new(),
             allocs_per_request: None,
+            cpu: Vec::new(),
         }
+    }
+
+    /// Add a throughput run.
+    pub fn push_run(&mut self, run: Run) {
+        self.runs.push(run.mbps);
+        self.cpu.push(run.cpu);
     }
 
     /// Add a latency run.
@@ -180,6 +354,16 @@ impl Measurement {
                 ",\"p99_runs\":[{}],\"p99\":{:.3}",
                 list(&self.p99),
                 median(&self.p99)
+            );
+        }
+        if !self.cpu.is_empty() {
+            let med = |f: fn(&Cpu) -> f64| median(&self.cpu.iter().map(f).collect::<Vec<_>>());
+            let _ = write!(
+                line,
+                ",\"cpu_user_us_per_req\":{:.2},\"cpu_sys_us_per_req\":{:.2},\"switches_per_req\":{:.3}",
+                med(|c| c.user_us),
+                med(|c| c.sys_us),
+                med(|c| c.switches)
             );
         }
         if let Some(a) = self.allocs_per_request {

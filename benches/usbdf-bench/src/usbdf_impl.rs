@@ -1,141 +1,151 @@
 //! usbdf: pool requests (zero-copy buffers from `Pipe::request_pool`) resubmitted from a
 //! completion routine, `depth` in flight.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use usbdf::control::SetupPacket;
 use usbdf::{
-    Bulk, Completion, CompletionRoutine, DeviceSelector, Host, In, Out, Pipe, PipePolicy, Request,
-    SendOptions, Status, Timeout, Zlp,
+    Bulk, Completion, CompletionRoutine, DeviceSelector, Host, In, Interface, Out, Pipe,
+    PipePolicy, Request, SendOptions, Status, Timeout, Zlp,
 };
 
 use crate::gadget;
-use crate::measure::{Cell, Latency, LatencyRun};
-use crate::{alloc, Config, Result};
+use crate::measure::{self, Cell, Counters, Latency, LatencyRun, Run, Scenario};
+use crate::{Config, Result};
 
-/// One throughput run.
-pub struct Run {
-    /// MB/s (10^6 bytes per second).
-    pub mbps: f64,
-    /// Allocations per completed request inside the measured window.
-    pub allocs_per_request: f64,
+/// `depth` pool requests on one pipe, each resubmitted from its completion routine.
+struct Stream {
+    counters: Arc<Counters>,
+    /// Holds the routine; the routine holds only a weak reference back, so dropping the
+    /// stream lets the pipe (and the interface claim) go once the queue has drained.
+    me: Arc<OnceLock<CompletionRoutine>>,
+    _pool: usbdf::RequestPool,
 }
 
-struct Counters {
-    bytes: AtomicU64,
-    requests: AtomicU64,
-    outstanding: AtomicUsize,
-    stop: AtomicBool,
-    failed: AtomicBool,
+/// Sends one request again; `false` when it could not be sent.
+type Resubmit = Box<dyn Fn(Request, &CompletionRoutine) -> bool + Send + Sync>;
+
+impl Stream {
+    fn start(pool: usbdf::RequestPool, depth: usize, resubmit: Resubmit) -> Result<Stream> {
+        let counters = Arc::new(Counters::new(depth));
+        let me: Arc<OnceLock<CompletionRoutine>> = Arc::new(OnceLock::new());
+        let resubmit = Arc::new(resubmit);
+        let routine: CompletionRoutine = {
+            let (counters, me, resubmit) =
+                (counters.clone(), Arc::downgrade(&me), resubmit.clone());
+            Arc::new(move |c: Completion| {
+                if counters.stop.load(Relaxed) {
+                    counters.retire();
+                    return;
+                }
+                if c.status() != Status::Success {
+                    counters.fail();
+                    return;
+                }
+                counters.completed(c.bytes());
+                let me = me.upgrade();
+                let routine = me.as_ref().and_then(|m| m.get());
+                if !routine.is_some_and(|r| resubmit(c.into_request(), r)) {
+                    counters.fail();
+                }
+            })
+        };
+        let _ = me.set(routine.clone());
+        for _ in 0..depth {
+            let r = pool.take().ok_or("pool empty")?;
+            if !resubmit(r, &routine) {
+                return Err("usbdf: first send failed".into());
+            }
+        }
+        Ok(Stream {
+            counters,
+            me,
+            _pool: pool,
+        })
+    }
+
+    fn finish(self) -> Result<()> {
+        self.counters.stop.store(true, Relaxed);
+        self.counters.drain()?;
+        if self.counters.failed.load(Relaxed) {
+            return Err("usbdf: a transfer failed".into());
+        }
+        drop(self.me);
+        Ok(())
+    }
+}
+
+fn reader(iface: &Interface, depth: usize, size: usize) -> Result<(Stream, Arc<Pipe<Bulk, In>>)> {
+    let pipe: Arc<Pipe<Bulk, In>> = Arc::new(iface.open_first()?);
+    let pool = pipe.request_pool(depth, size);
+    let opts = SendOptions::new();
+    let p = pipe.clone();
+    let stream = Stream::start(
+        pool,
+        depth,
+        Box::new(move |r, routine| p.read_with(r, size, &opts, routine).is_ok()),
+    )?;
+    Ok((stream, pipe))
+}
+
+fn writer(iface: &Interface, depth: usize, size: usize) -> Result<Stream> {
+    let pipe: Pipe<Bulk, Out> = iface.open_first()?;
+    // nusb and libusb send no ZLPs: compare like with like.
+    pipe.set_policy(PipePolicy {
+        zlp: Zlp::Never,
+        ..pipe.policy()
+    });
+    let pool = pipe.request_pool(depth, size);
+    let opts = SendOptions::new();
+    Stream::start(
+        pool,
+        depth,
+        Box::new(move |mut r, routine| {
+            if r.memory().len() != size {
+                // Pattern 0: the sink checks for zeros.
+                if r.memory_mut().fill_with(size, |_| 0).is_err() {
+                    return false;
+                }
+            }
+            pipe.write_with(r, &opts, routine).is_ok()
+        }),
+    )
 }
 
 /// Measure one cell.
 pub fn throughput(cell: &Cell, cfg: &Config) -> Result<Run> {
-    let (vid, pid) = gadget::VID_PID;
+    let (vid, pid) = cell.scenario.vid_pid();
     let device = Host::system().open(&DeviceSelector::id(vid, pid))?;
     let iface = device.claim_interface(0)?;
-    let counters = Arc::new(Counters {
-        bytes: AtomicU64::new(0),
-        requests: AtomicU64::new(0),
-        outstanding: AtomicUsize::new(cell.depth),
-        stop: AtomicBool::new(false),
-        failed: AtomicBool::new(false),
-    });
-    let size = cell.size;
-    let me: Arc<OnceLock<CompletionRoutine>> = Arc::new(OnceLock::new());
-    let opts = SendOptions::new();
-
-    // The send closure is the only difference between IN and OUT.
-    type Resubmit = Box<dyn Fn(Request, &CompletionRoutine) -> bool + Send + Sync>;
-    let (pool, resubmit): (usbdf::RequestPool, Resubmit) = if cell.scenario.is_in() {
-        let pipe: Pipe<Bulk, In> = iface.open_first()?;
-        let pool = pipe.request_pool(cell.depth, size);
-        (
-            pool,
-            Box::new(move |r, routine| pipe.read_with(r, size, &opts, routine).is_ok()),
-        )
-    } else {
-        let pipe: Pipe<Bulk, Out> = iface.open_first()?;
-        // nusb and libusb send no ZLPs: compare like with like.
-        pipe.set_policy(PipePolicy {
-            zlp: Zlp::Never,
-            ..pipe.policy()
-        });
-        let pool = pipe.request_pool(cell.depth, size);
-        (
-            pool,
-            Box::new(move |mut r, routine| {
-                if r.memory().len() != size {
-                    // Pattern 0: the sink checks for zeros.
-                    if r.memory_mut().fill_with(size, |_| 0).is_err() {
-                        return false;
-                    }
-                }
-                pipe.write_with(r, &opts, routine).is_ok()
-            }),
-        )
-    };
-    let resubmit: Arc<Resubmit> = Arc::new(resubmit);
-
-    let routine: CompletionRoutine = {
-        // Weak: the routine must not keep itself (and so the pipe and the interface claim)
-        // alive after the run.
-        let (counters, me, resubmit) = (counters.clone(), Arc::downgrade(&me), resubmit.clone());
-        Arc::new(move |c: Completion| {
-            if c.status() != Status::Success {
-                counters.failed.store(true, Relaxed);
-                counters.outstanding.fetch_sub(1, Relaxed);
-                return;
-            }
-            counters.bytes.fetch_add(c.bytes() as u64, Relaxed);
-            counters.requests.fetch_add(1, Relaxed);
-            let me = me.upgrade();
-            let routine = me.as_ref().and_then(|m| m.get());
-            if counters.stop.load(Relaxed)
-                || !routine.is_some_and(|r| resubmit(c.into_request(), r))
-            {
-                counters.outstanding.fetch_sub(1, Relaxed);
-            }
-        })
-    };
-    let _ = me.set(routine.clone());
-
-    for _ in 0..cell.depth {
-        let r = pool.take().ok_or("pool empty")?;
-        if !resubmit(r, &routine) {
-            return Err("usbdf: first send failed".into());
+    match cell.scenario {
+        Scenario::SourceSinkIn => {
+            let (s, _pipe) = reader(&iface, cell.depth, cell.size)?;
+            let run = measure::window(&s.counters, cfg);
+            s.finish()?;
+            Ok(run)
         }
+        Scenario::SourceSinkOut => {
+            let s = writer(&iface, cell.depth, cell.size)?;
+            let run = measure::window(&s.counters, cfg);
+            s.finish()?;
+            Ok(run)
+        }
+        Scenario::LoopbackEcho => {
+            // Reads first, so every echo finds a read waiting.
+            let (r, in_pipe) = reader(&iface, cell.depth, cell.size)?;
+            let w = writer(&iface, cell.depth, cell.size)?;
+            let run = measure::window(&r.counters, cfg);
+            w.finish()?;
+            // Writes stopped: the reads still pending never complete; abort them.
+            r.counters.stop.store(true, Relaxed);
+            in_pipe.abort(Timeout::millis(5000))?;
+            r.finish()?;
+            Ok(run)
+        }
+        _ => Err("usbdf: not a throughput scenario".into()),
     }
-    std::thread::sleep(cfg.warmup);
-    let (b0, r0, a0, t0) = (
-        counters.bytes.load(Relaxed),
-        counters.requests.load(Relaxed),
-        alloc::count(),
-        Instant::now(),
-    );
-    std::thread::sleep(cfg.window);
-    let (b1, r1, a1, t1) = (
-        counters.bytes.load(Relaxed),
-        counters.requests.load(Relaxed),
-        alloc::count(),
-        Instant::now(),
-    );
-    counters.stop.store(true, Relaxed);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while counters.outstanding.load(Relaxed) > 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    drop(me);
-    if counters.failed.load(Relaxed) {
-        return Err(format!("usbdf: a transfer failed in {cell:?}").into());
-    }
-    let requests = (r1 - r0).max(1);
-    Ok(Run {
-        mbps: (b1 - b0) as f64 / (t1 - t0).as_secs_f64() / 1e6,
-        allocs_per_request: (a1 - a0) as f64 / requests as f64,
-    })
 }
 
 /// One latency run: `samples` round trips, in µs.

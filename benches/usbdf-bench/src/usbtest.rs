@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use crate::gadget;
-use crate::measure::Cell;
+use crate::measure::{Cell, Scenario};
 use crate::{Config, Result};
 
 /// `struct usbtest_param_64` (include/uapi/... drivers/usb/misc/usbtest.c).
@@ -114,7 +114,11 @@ impl Usbtest {
 
     /// One run, MB/s: calibrated so the kernel's timed run lasts about the window.
     pub fn throughput(&self, cell: &Cell, cfg: &Config) -> Result<f64> {
-        let test = if cell.scenario.is_in() { 28 } else { 27 };
+        let test = if cell.scenario == Scenario::SourceSinkIn {
+            28
+        } else {
+            27
+        };
         let per_iteration = (cell.size * cell.depth) as f64;
         let probe = 20u32;
         let t = self.request(test, probe, cell)?.as_secs_f64().max(1e-6);
