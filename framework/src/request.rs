@@ -199,16 +199,3 @@ impl fmt::Debug for Completion {
             .finish()
     }
 }
-
-impl Request {
-    /// An empty stand-in left where a request was moved out; no heap
-    /// allocation (a zero-capacity buffer) and no pool.
-    pub(crate) fn placeholder() -> Request {
-        Request {
-            memory: Memory::from_buffer(crate::backend::Buffer::new(0)),
-            id: RequestId(0),
-            tag: 0,
-            pool: None,
-        }
-    }
-}

@@ -238,9 +238,9 @@ impl PipeShared {
             g.target = TargetState::Gone;
             let keys: Vec<usize> = g.ready.iter().copied().collect();
             for k in keys {
-                if let Some(c) = g.slots.get_mut(k).and_then(|s| s.done_completion.as_mut()) {
-                    if c.status == Status::Fault {
-                        c.status = Status::Disconnected;
+                if let Some((status, _)) = g.slots.get_mut(k).and_then(|s| s.outcome.as_mut()) {
+                    if *status == Status::Fault {
+                        *status = Status::Disconnected;
                     }
                 }
             }

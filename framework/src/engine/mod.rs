@@ -223,8 +223,12 @@ struct Slot {
     os_cancels: u8,
     waiter: Waiter,
     deadline: Option<Instant>,
-    sent_at: Instant,
-    done_completion: Option<Completion>,
+    /// When it was sent, for the completion's trace event (taken only when
+    /// that event is enabled: no clock read per request otherwise).
+    sent_at: Option<Instant>,
+    /// Status and byte count once finished; the completion is built from
+    /// this and `request` when it is handed out.
+    outcome: Option<(Status, usize)>,
 }
 
 /// The lock-protected part of a pipe.
@@ -255,6 +259,11 @@ pub(crate) struct PipeInner {
     idle_waiters: Vec<Thread>,
     /// The earliest deadline the service thread has been told about.
     armed: Option<Instant>,
+    /// The last backend poll returned `Pending`, so the backend holds our
+    /// waker: a submission needs no poll of its own to be noticed. A waker
+    /// that fires always leads to a reap that polls again (the pump, or
+    /// the lock holder on release), which refreshes this flag.
+    registered: bool,
 }
 
 /// One pipe's engine, shared by the pipe handle, sent futures, cancel
@@ -352,6 +361,7 @@ impl PipeShared {
                 spare: Vec::new(),
                 idle_waiters: Vec::new(),
                 armed: None,
+                registered: false,
             }),
             notify: notify::Notify::new(),
             waker: Waker::from(Arc::new(PipeWaker(weak.clone()))),
@@ -462,29 +472,31 @@ impl PipeShared {
         let Some(slot) = g.slots.get_mut(key) else {
             return Delivery::None;
         };
-        let Some(completion) = slot.done_completion.take() else {
+        let Some((status, bytes)) = slot.outcome else {
             return Delivery::None;
         };
-        let waiter = std::mem::replace(&mut slot.waiter, Waiter::Detached);
-        match waiter {
-            Waiter::Routine(r) => {
-                g.slots.remove(key);
-                Delivery::Call(r, completion)
-            }
-            Waiter::Detached => {
-                g.slots.remove(key);
-                Delivery::Drop(completion)
+        match &mut slot.waiter {
+            Waiter::Routine(_) | Waiter::Detached => {
+                let slot = g.slots.remove(key);
+                let completion = Completion {
+                    status,
+                    bytes,
+                    request: slot.request,
+                };
+                match slot.waiter {
+                    Waiter::Routine(r) => Delivery::Call(r, completion),
+                    _ => Delivery::Drop(completion),
+                }
             }
             Waiter::Future(w) => {
-                slot.done_completion = Some(completion);
-                slot.waiter = Waiter::Future(None);
+                // The future takes the completion when polled.
+                let w = w.take();
                 g.active = g.active.saturating_sub(1);
                 self.device.request_delivered();
                 w.map(Delivery::Wake).unwrap_or(Delivery::None)
             }
             Waiter::Thread(t) => {
-                slot.done_completion = Some(completion);
-                slot.waiter = Waiter::Thread(None);
+                let t = t.take();
                 g.active = g.active.saturating_sub(1);
                 self.device.request_delivered();
                 t.map(Delivery::Unpark).unwrap_or(Delivery::None)

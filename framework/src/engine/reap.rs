@@ -8,7 +8,6 @@ use super::{Phase, PipeInner, PipeShared, Place, Seg, SegKind, Slot};
 use crate::backend::{RawCompletion, RawStatus};
 use crate::descriptor::Direction;
 use crate::options::ShortPacket;
-use crate::request::Completion;
 use crate::status::Status;
 
 impl PipeShared {
@@ -20,8 +19,14 @@ impl PipeShared {
             // done after every submission even when nothing has finished.
             while !g.fifo.is_empty() {
                 let c = match g.ep.poll_next_complete(&mut cx) {
-                    Poll::Ready(c) => c,
-                    Poll::Pending => break,
+                    Poll::Ready(c) => {
+                        g.registered = false;
+                        c
+                    }
+                    Poll::Pending => {
+                        g.registered = true;
+                        break;
+                    }
                 };
                 let Some(seg) = g.fifo.pop_front() else {
                     break;
@@ -226,22 +231,16 @@ impl PipeShared {
             slot.request.memory.buf = buf;
         }
         let (status, bytes) = final_status(slot, short_not_ok);
-        let latency = slot.sent_at.elapsed();
         tracing::trace!(
             pipe = self.info.address,
             request = slot.request.id().0,
             len = slot.len,
             bytes,
             ?status,
-            latency_us = latency.as_micros() as u64,
+            latency_us = slot.sent_at.map(|t| t.elapsed().as_micros() as u64),
             "complete"
         );
-        let request = std::mem::replace(&mut slot.request, placeholder());
-        slot.done_completion = Some(Completion {
-            status,
-            bytes,
-            request,
-        });
+        slot.outcome = Some((status, bytes));
         g.ready.push_back(key);
     }
 }
@@ -261,10 +260,4 @@ fn final_status(slot: &Slot, short_not_ok: bool) -> (Status, usize) {
         return (Status::Success, bytes);
     }
     (slot.cancel.unwrap_or(Status::Cancelled), bytes)
-}
-
-/// An empty request to leave in a slot whose request was moved into its
-/// completion. Built without a heap allocation (a zero-capacity buffer).
-fn placeholder() -> crate::request::Request {
-    crate::request::Request::placeholder()
 }

@@ -104,8 +104,13 @@ impl PipeShared {
             && g.policy.zlp == Zlp::Auto
             && len > 0
             && len % mps == 0;
-        let now = Instant::now();
-        let deadline = opts.timeout.and_then(|t| now.checked_add(t));
+        // A clock read only when something needs it (a deadline, the trace).
+        let traced = tracing::enabled!(tracing::Level::TRACE);
+        let now = (opts.timeout.is_some() || traced).then(Instant::now);
+        let deadline = opts
+            .timeout
+            .zip(now)
+            .and_then(|(t, now)| now.checked_add(t));
         let gen = g.next_gen;
         g.next_gen = g.next_gen.wrapping_add(1).max(1);
         if self.info.direction == Direction::In {
@@ -134,8 +139,8 @@ impl PipeShared {
             os_cancels: 0,
             waiter,
             deadline,
-            sent_at: now,
-            done_completion: None,
+            sent_at: now.filter(|_| traced),
+            outcome: None,
         });
         g.active += 1;
         self.device.request_sent();
@@ -155,7 +160,16 @@ impl PipeShared {
         if let Some(d) = deadline {
             self.arm(&mut g, d);
         }
-        self.reap_all(&mut g);
+        // Poll the backend (which registers the waker) unless that is
+        // already taken care of: a dispatcher is at work (it reaps, and so
+        // polls, after the delivery it is running — the usual case of a
+        // request resubmitted from its completion routine), or the backend
+        // holds our waker from a poll that found nothing, so this
+        // submission's completion will wake the pipe. Saves a backend poll
+        // per request.
+        if !g.dispatching && !g.registered {
+            self.reap_all(&mut g);
+        }
         Ok((key, gen))
     }
 

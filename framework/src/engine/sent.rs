@@ -156,10 +156,15 @@ impl Sent {
         let mut g = self.pipe.lock();
         let queued = g.ready.contains(&self.key);
         let slot = g.slots.get_mut(self.key).filter(|s| s.gen == self.gen)?;
-        if slot.place == Place::Finished && slot.done_completion.is_some() && !queued {
+        if let (Place::Finished, Some((status, bytes)), false) = (slot.place, slot.outcome, queued)
+        {
             let slot = g.slots.remove(self.key);
             self.taken = true;
-            return slot.done_completion;
+            return Some(Completion {
+                status,
+                bytes,
+                request: slot.request,
+            });
         }
         slot.waiter = waiter;
         None
@@ -189,9 +194,10 @@ impl Drop for Sent {
             return;
         };
         if slot.place == Place::Finished && !queued {
+            // Dropped outside the lock: a pooled request goes home.
             let slot = g.slots.remove(self.key);
             drop(g);
-            drop(slot.done_completion);
+            drop(slot);
             return;
         }
         slot.waiter = Waiter::Detached;
