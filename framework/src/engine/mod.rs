@@ -383,6 +383,12 @@ impl PipeShared {
     /// engine lock; a nested call (from inside a completion routine) only
     /// reaps, leaving delivery to the outer one so order is kept.
     pub(crate) fn pump(self: &Arc<Self>) {
+        // Wake-ups for futures and waiting threads are given after the lock
+        // is released, not in the middle of the loop: a woken waiter takes
+        // the engine lock at once to collect its completion, and would
+        // otherwise block on it (another context switch) while this loop
+        // re-locks to reap.
+        let mut wakes: heapless::Vec<Wakeup, 8> = heapless::Vec::new();
         loop {
             self.notify.take();
             let mut g = self.lock_raw();
@@ -400,46 +406,32 @@ impl PipeShared {
                 let Some(key) = g.ready.pop_front() else {
                     break;
                 };
-                let delivery = self.deliver(&mut g, key);
-                // Run what the delivery needs outside the lock.
-                drop(g);
-                self.notify.exit();
-                let routine_ran = match delivery {
-                    Delivery::Call(routine, completion) => {
-                        // A panicking routine must not take the event
-                        // context (nusb's thread serves every device) or
-                        // this pipe's delivery down with it.
-                        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            routine(completion)
-                        }));
-                        if ran.is_err() {
-                            tracing::error!(
-                                pipe = self.info.address,
-                                "a completion routine panicked; its completion is dropped"
-                            );
-                        }
-                        true
+                let delivery = match self.deliver(&mut g, key) {
+                    Delivery::Wake(w) => Wakeup::Waker(w),
+                    Delivery::Unpark(t) => Wakeup::Thread(t),
+                    Delivery::None => continue,
+                    other => {
+                        // Run the routine (or drop the completion) outside
+                        // the lock, giving the pending wake-ups first.
+                        drop(g);
+                        self.notify.exit();
+                        wake_all(&mut wakes);
+                        self.run(other);
+                        g = self.lock_raw();
+                        g.active = g.active.saturating_sub(1);
+                        self.device.request_delivered();
+                        self.reap_all(&mut g);
+                        continue;
                     }
-                    Delivery::Wake(w) => {
-                        w.wake();
-                        false
-                    }
-                    Delivery::Unpark(t) => {
-                        t.unpark();
-                        false
-                    }
-                    Delivery::Drop(c) => {
-                        drop(c);
-                        true
-                    }
-                    Delivery::None => false,
                 };
-                g = self.lock_raw();
-                if routine_ran {
-                    g.active = g.active.saturating_sub(1);
-                    self.device.request_delivered();
+                if let Err(w) = wakes.push(delivery) {
+                    drop(g);
+                    self.notify.exit();
+                    wake_all(&mut wakes);
+                    w.wake();
+                    g = self.lock_raw();
+                    self.reap_all(&mut g);
                 }
-                self.reap_all(&mut g);
             }
             g.dispatching = false;
             if g.active == 0 {
@@ -454,9 +446,34 @@ impl PipeShared {
             }
             drop(g);
             self.notify.exit();
+            wake_all(&mut wakes);
             if !self.notify.take() {
                 return;
             }
+        }
+    }
+
+    /// Run a routine (or drop a completion nobody waits for); the engine
+    /// lock is not held.
+    fn run(&self, delivery: Delivery) {
+        match delivery {
+            Delivery::Call(routine, completion) => {
+                // A panicking routine must not take the event context (nusb's
+                // thread serves every device) or this pipe's delivery down
+                // with it.
+                let ran =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| routine(completion)));
+                if ran.is_err() {
+                    tracing::error!(
+                        pipe = self.info.address,
+                        "a completion routine panicked; its completion is dropped"
+                    );
+                }
+            }
+            Delivery::Drop(c) => drop(c),
+            Delivery::Wake(w) => w.wake(),
+            Delivery::Unpark(t) => t.unpark(),
+            Delivery::None => {}
         }
     }
 
@@ -540,6 +557,27 @@ enum Delivery {
     Unpark(Thread),
     Drop(Completion),
     None,
+}
+
+/// A wake-up the pump gives once it has released the engine lock.
+enum Wakeup {
+    Waker(Waker),
+    Thread(Thread),
+}
+
+impl Wakeup {
+    fn wake(self) {
+        match self {
+            Wakeup::Waker(w) => w.wake(),
+            Wakeup::Thread(t) => t.unpark(),
+        }
+    }
+}
+
+fn wake_all<const N: usize>(wakes: &mut heapless::Vec<Wakeup, N>) {
+    for w in std::mem::take(wakes) {
+        w.wake();
+    }
 }
 
 #[cfg(test)]
