@@ -150,6 +150,8 @@ pub fn run(args: &[String]) -> Result<()> {
         "==> [3/4] booting the VM and measuring (interleaved runs; TCG: CPU cost, not wire rate)"
     );
     let mut report = report::Report::default();
+    let bar = progress_bar();
+    let show = |line: &str| show_line(&bar, line);
     let (end, console) = qemu::run(
         &qemu::Boot {
             qemu: &assets.qemu,
@@ -157,9 +159,11 @@ pub fn run(args: &[String]) -> Result<()> {
             initrd: &image,
             timeout: Duration::from_secs(3600),
             keep_console: flags.keep_console.as_ref(),
+            output: Some(&show),
         },
         &mut report,
     )?;
+    bar.finish_and_clear();
     let results = parse_results(&console);
     let finished = console
         .iter()
@@ -207,6 +211,51 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     eprintln!("bench finished in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The bar that follows the guest's `bench: [i/n] …` lines (hidden when stderr is not a
+/// terminal: then those lines are printed as they come).
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "    [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// One output line of the guest's bench program.
+fn show_line(bar: &indicatif::ProgressBar, line: &str) {
+    if line.starts_with("@@bench ") {
+        // A result: collected at the end.
+        return;
+    }
+    // "bench: [3/21] sourcesink-in 512 B depth 8" or "bench: usbtest [3/14] …".
+    let step = line.strip_prefix("bench: ").and_then(|rest| {
+        let (phase, rest) = match rest.strip_prefix("usbtest ") {
+            Some(r) => ("usbtest ", r),
+            None => ("", rest),
+        };
+        let (counts, what) = rest.strip_prefix('[')?.split_once("] ")?;
+        let (i, n) = counts.split_once('/')?;
+        Some((
+            i.parse::<u64>().ok()?,
+            n.parse::<u64>().ok()?,
+            format!("{phase}{what}"),
+        ))
+    });
+    match step {
+        Some((i, n, what)) if !bar.is_hidden() => {
+            bar.set_length(n);
+            bar.set_position(i.saturating_sub(1));
+            bar.set_message(what);
+        }
+        // println is a no-op on a hidden bar.
+        _ if bar.is_hidden() => eprintln!("       {line}"),
+        _ => bar.println(format!("       {line}")),
+    }
 }
 
 /// Build `libusb-bench` with the system C compiler against libusb-1.0.

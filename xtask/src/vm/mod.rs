@@ -126,6 +126,7 @@ pub fn run(options: &Options) -> Result<Summary> {
         initrd: &image,
         timeout,
         keep_console: options.keep_console.as_ref(),
+        output: None,
     };
     let (end, console) = qemu::run(&boot, &mut report)?;
     let expected: Vec<String> = tests.iter().map(|t| t.name.clone()).collect();

@@ -25,6 +25,9 @@ pub struct Boot<'a> {
     pub timeout: Duration,
     /// Save the full console here.
     pub keep_console: Option<&'a PathBuf>,
+    /// Shows a test binary's output line instead of printing it (the bench's progress
+    /// bar); `None` prints it.
+    pub output: Option<&'a dyn Fn(&str)>,
 }
 
 /// How the VM run ended.
@@ -130,7 +133,10 @@ pub fn run(boot: &Boot<'_>, report: &mut Report) -> Result<(End, Vec<String>)> {
                 match report.line(&line, started.elapsed()) {
                     Shown::Hidden => {}
                     Shown::Status(status) => eprintln!("   vm: {status}"),
-                    Shown::Output => eprintln!("       {line}"),
+                    Shown::Output => match boot.output {
+                        Some(show) => show(&line),
+                        None => eprintln!("       {line}"),
+                    },
                 }
                 if report.done && done_at.is_none() {
                     done_at = Some(Instant::now());
