@@ -229,6 +229,8 @@ struct Slot {
     /// Status and byte count once finished; the completion is built from
     /// this and `request` when it is handed out.
     outcome: Option<(Status, usize)>,
+    /// In `ready`, waiting for the dispatcher.
+    queued: bool,
 }
 
 /// The lock-protected part of a pipe.
@@ -489,6 +491,7 @@ impl PipeShared {
         let Some(slot) = g.slots.get_mut(key) else {
             return Delivery::None;
         };
+        slot.queued = false;
         let Some((status, bytes)) = slot.outcome else {
             return Delivery::None;
         };
@@ -575,8 +578,10 @@ impl Wakeup {
 }
 
 fn wake_all<const N: usize>(wakes: &mut heapless::Vec<Wakeup, N>) {
-    for w in std::mem::take(wakes) {
-        w.wake();
+    if !wakes.is_empty() {
+        for w in wakes.drain(..) {
+            w.wake();
+        }
     }
 }
 

@@ -46,33 +46,42 @@ impl PipeShared {
     fn reap_one(self: &Arc<Self>, g: &mut PipeInner, seg: Seg, c: RawCompletion) {
         let dir = self.info.direction;
         let mps = self.info.max_packet_size.max(1);
-        let Some(slot) = g.slots.get_mut(seg.key) else {
+        // One borrow of the slot beside the other fields it updates.
+        let PipeInner {
+            slots,
+            spare,
+            resubmit,
+            phase,
+            ep,
+            classifying,
+            halted,
+            target,
+            ..
+        } = g;
+        let Some(slot) = slots.get_mut(seg.key) else {
             return;
         };
         slot.segs = slot.segs.saturating_sub(1);
         let actual = c.actual_len;
+        let buffer = c.buffer;
         match seg.kind {
             SegKind::Data => {
                 slot.done = actual;
-                slot.parked = Some(c.buffer);
+                slot.parked = Some(buffer);
             }
             SegKind::Remainder => {
                 if dir == Direction::In {
                     if let Some(p) = slot.parked.as_mut() {
-                        let got = c.buffer.get(..actual).unwrap_or(&c.buffer[..]);
+                        let got = buffer.get(..actual).unwrap_or(&buffer[..]);
                         let room = p.remaining_capacity().min(got.len());
                         p.extend_from_slice(&got[..room]);
                     }
                 }
                 slot.done = slot.done.saturating_add(actual);
-                g.spare.push(c.buffer);
+                spare.push(buffer);
             }
             SegKind::Zlp => {}
         }
-        let slot = match g.slots.get_mut(seg.key) {
-            Some(s) => s,
-            None => return,
-        };
         let ended_short = dir == Direction::In && actual < seg.len;
         match c.status {
             Ok(()) => match seg.kind {
@@ -99,7 +108,7 @@ impl PipeShared {
                     }
                 }
                 let unfinished = !slot.data_complete || !slot.zlp_complete;
-                if slot.cancel.is_none() && g.phase == Phase::Running {
+                if slot.cancel.is_none() && *phase == Phase::Running {
                     slot.os_cancels = slot.os_cancels.saturating_add(1);
                 }
                 if slot.os_cancels > 2 && slot.error.is_none() {
@@ -114,14 +123,14 @@ impl PipeShared {
                     // resubmit what is left once the drain is over.
                     if slot.place != Place::Resubmit {
                         slot.place = Place::Resubmit;
-                        g.resubmit.push_back(seg.key);
+                        resubmit.push_back(seg.key);
                     }
-                    if g.phase == Phase::Running {
+                    if *phase == Phase::Running {
                         // Cancelled by the OS, not by us (a port reset, for
                         // instance): drain everything so the remainder goes
                         // back in order.
-                        g.phase = Phase::Draining;
-                        g.ep.cancel_all();
+                        *phase = Phase::Draining;
+                        ep.cancel_all();
                     }
                 }
             }
@@ -135,25 +144,21 @@ impl PipeShared {
                 }
                 if status == Status::Disconnected {
                     self.device.mark_gone();
-                    g.target = super::TargetState::Gone;
+                    *target = super::TargetState::Gone;
                 } else if status == Status::Fault {
                     // Unplug or bus error? Ask the device off the event
                     // context. Until it answers, delivery waits, new sends
                     // are held, and the pipe is not called halted: the
                     // answer decides between `Disconnected` and a halt.
-                    if !g.classifying {
-                        g.classifying = true;
+                    if !*classifying {
+                        *classifying = true;
                         super::service::probe(self.clone());
                     }
-                } else if status.halts_pipe() && g.halted.is_none() {
-                    g.halted = Some(status);
+                } else if status.halts_pipe() && halted.is_none() {
+                    *halted = Some(status);
                 }
             }
         }
-        let slot = match g.slots.get_mut(seg.key) {
-            Some(s) => s,
-            None => return,
-        };
         if slot.segs == 0 && slot.place != Place::Resubmit {
             self.finish(g, seg.key);
         }
@@ -241,6 +246,7 @@ impl PipeShared {
             "complete"
         );
         slot.outcome = Some((status, bytes));
+        slot.queued = true;
         g.ready.push_back(key);
     }
 }

@@ -141,6 +141,7 @@ impl PipeShared {
             deadline,
             sent_at: now.filter(|_| traced),
             outcome: None,
+            queued: false,
         });
         g.active += 1;
         self.device.request_sent();

@@ -154,8 +154,8 @@ impl Sent {
     /// Take the completion if it is there, else register `waiter`.
     fn try_take(&mut self, waiter: Waiter) -> Option<Completion> {
         let mut g = self.pipe.lock();
-        let queued = g.ready.contains(&self.key);
         let slot = g.slots.get_mut(self.key).filter(|s| s.gen == self.gen)?;
+        let queued = slot.queued;
         if let (Place::Finished, Some((status, bytes)), false) = (slot.place, slot.outcome, queued)
         {
             let slot = g.slots.remove(self.key);
@@ -189,10 +189,10 @@ impl Drop for Sent {
             return;
         }
         let mut g = self.pipe.lock();
-        let queued = g.ready.contains(&self.key);
         let Some(slot) = g.slots.get_mut(self.key).filter(|s| s.gen == self.gen) else {
             return;
         };
+        let queued = slot.queued;
         if slot.place == Place::Finished && !queued {
             // Dropped outside the lock: a pooled request goes home.
             let slot = g.slots.remove(self.key);
