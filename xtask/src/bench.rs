@@ -9,6 +9,8 @@
 //! 3. write `target/bench/results.json`, print the ratio table, draw
 //!    `target/bench/throughput.svg` (copied to `docs/performance/` with `--update-docs`).
 //!
+//! With `--perf` the bench program runs under `perf record` in the guest (see [`perf`]).
+//!
 //! Not part of `cargo xtask test`: timings under TCG vary between boots and say nothing
 //! about correctness.
 
@@ -22,16 +24,26 @@ use crate::vm::build::TestBinary;
 use crate::vm::protocol::{Plan, TEST_DIR};
 use crate::vm::{initramfs, provision, qemu, report};
 
+mod perf;
+
 /// `cargo xtask bench` usage.
 pub const USAGE: &str = "\
 usage: cargo xtask bench [--quick] [--runs <n>] [--window-ms <ms>] [--update-docs]
-                         [--only <scenario,…>] [--impls <impl,…>] [--keep-console <path>]
+                         [--only <scenario,…>] [--impls <impl,…>] [--sizes <bytes,…>]
+                         [--depths <n,…>] [--perf [--perf-freq <hz>]] [--keep-console <path>]
   --quick         one size per scenario (64 KiB) at depth 8, 3 runs: a CI-sized check
   --runs <n>      repeats per cell (default 3; implementations interleaved run by run)
   --window-ms <ms> measured time per throughput run (default 400)
   --only <list>   scenarios to run: sourcesink-in, sourcesink-out, loopback-echo,
                   latency-echo64, latency-control (default: all)
   --impls <list>  implementations: usbdf, nusb, libusb, usbtest (default: all)
+  --sizes <list>  throughput transfer sizes in bytes, e.g. 512,65536 (default: all)
+  --depths <list> throughput queue depths, e.g. 8 (default: all)
+  --perf          profile the guest: run the bench under `perf record -e cpu-clock -a -g`
+                  (software clock sampling: TCG has no PMU) and write the reports and a
+                  summary (idle/user/kernel, top symbols) to target/bench/perf-<impls>.txt;
+                  profile one implementation at a time (--impls) to attribute user time
+  --perf-freq <hz> sampling frequency per CPU (default 999)
   --update-docs   copy throughput.svg, table.md and results.json into docs/performance/
 results: target/bench/results.json, target/bench/throughput.svg
 ";
@@ -45,6 +57,10 @@ struct Flags {
     keep_console: Option<PathBuf>,
     only: Option<String>,
     impls: Option<String>,
+    sizes: Option<String>,
+    depths: Option<String>,
+    perf: bool,
+    perf_freq: Option<u32>,
 }
 
 impl Flags {
@@ -63,6 +79,10 @@ impl Flags {
                 "--window-ms" => flags.window_ms = Some(value("--window-ms")?.parse()?),
                 "--only" => flags.only = Some(value("--only")?),
                 "--impls" => flags.impls = Some(value("--impls")?),
+                "--sizes" => flags.sizes = Some(value("--sizes")?),
+                "--depths" => flags.depths = Some(value("--depths")?),
+                "--perf" => flags.perf = true,
+                "--perf-freq" => flags.perf_freq = Some(value("--perf-freq")?.parse()?),
                 "--update-docs" => flags.update_docs = true,
                 "--keep-console" => flags.keep_console = Some(value("--keep-console")?.into()),
                 "-h" | "--help" => {
@@ -93,7 +113,19 @@ impl Flags {
         if let Some(impls) = &self.impls {
             args.extend(["--impls".to_string(), impls.clone()]);
         }
+        if let Some(sizes) = &self.sizes {
+            args.extend(["--sizes".to_string(), sizes.clone()]);
+        }
+        if let Some(depths) = &self.depths {
+            args.extend(["--depths".to_string(), depths.clone()]);
+        }
         args
+    }
+
+    /// `target/bench/perf-<impls>.txt`.
+    fn perf_file_name(&self) -> String {
+        let impls = self.impls.as_deref().unwrap_or("all").replace(',', "-");
+        format!("perf-{impls}.txt")
     }
 }
 
@@ -126,9 +158,32 @@ pub fn run(args: &[String]) -> Result<()> {
     let cache = cmd::target_dir().join("vm");
     std::fs::create_dir_all(&cache)?;
     let assets = provision::provision(&cache)?;
+    let perf_tool = if flags.perf {
+        Some(provision::perf()?)
+    } else {
+        None
+    };
+    let script = perf::wrapper_script(flags.perf_freq.unwrap_or(perf::DEFAULT_FREQ));
+    let mut extras = Vec::new();
+    if let Some(tool) = &perf_tool {
+        extras.push(initramfs::Extra::Program {
+            image_path: perf::PERF_PATH,
+            host_path: tool,
+        });
+        extras.push(initramfs::Extra::File {
+            image_path: perf::WRAPPER_PATH,
+            mode: 0o755,
+            data: script.as_bytes(),
+        });
+    }
     let plan = Plan {
         timeout_secs: 3000,
         args: flags.guest_args(),
+        wrapper: if flags.perf {
+            vec![perf::WRAPPER_PATH.to_string()]
+        } else {
+            Vec::new()
+        },
         tests: binaries
             .iter()
             .map(|b| (b.name.clone(), format!("{TEST_DIR}/{}", b.name)))
@@ -143,6 +198,7 @@ pub fn run(args: &[String]) -> Result<()> {
             agent: &agent,
             tests: &binaries,
             plan: &plan,
+            extras: &extras,
         },
     )?;
 
@@ -180,6 +236,16 @@ pub fn run(args: &[String]) -> Result<()> {
     }
 
     eprintln!("==> [4/4] results");
+    if flags.perf {
+        let sections = perf::extract(&console);
+        let path = out_dir.join(flags.perf_file_name());
+        std::fs::write(&path, perf::render(&sections))?;
+        println!("{}", perf::summarise(&sections, 15));
+        eprintln!(
+            "    wrote {} (throughput under perf is lower than without)",
+            path.display()
+        );
+    }
     let json = format!(
         "[\n{}\n]\n",
         results

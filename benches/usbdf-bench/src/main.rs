@@ -45,11 +45,20 @@ pub struct Config {
     pub only: Vec<Scenario>,
     /// Only these implementations (all when empty).
     pub impls: Vec<String>,
+    /// Only these throughput transfer sizes (all when empty).
+    pub sizes: Vec<usize>,
+    /// Only these throughput queue depths (all when empty).
+    pub depths: Vec<usize>,
 }
 
 impl Config {
     fn wants(&self, scenario: Scenario) -> bool {
         self.only.is_empty() || self.only.contains(&scenario)
+    }
+
+    fn wants_cell(&self, cell: &Cell) -> bool {
+        (self.sizes.is_empty() || self.sizes.contains(&cell.size))
+            && (self.depths.is_empty() || self.depths.contains(&cell.depth))
     }
 
     fn runs_impl(&self, name: &str) -> bool {
@@ -66,6 +75,18 @@ fn parse_args() -> Config {
         samples: 400,
         only: Vec::new(),
         impls: Vec::new(),
+        sizes: Vec::new(),
+        depths: Vec::new(),
+    };
+    let list = |value: Option<String>, flag: &str| -> Vec<usize> {
+        value
+            .unwrap_or_else(|| panic!("{flag} <n,…>"))
+            .split(',')
+            .map(|v| {
+                v.parse()
+                    .unwrap_or_else(|_| panic!("{flag}: not a number: {v}"))
+            })
+            .collect()
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -106,6 +127,8 @@ fn parse_args() -> Config {
                     .map(str::to_string)
                     .collect()
             }
+            "--sizes" => cfg.sizes = list(args.next(), "--sizes"),
+            "--depths" => cfg.depths = list(args.next(), "--depths"),
             // The VM agent passes libtest's flag to every binary it runs.
             "--test-threads=1" => {}
             other => eprintln!("bench: ignoring argument `{other}`"),
@@ -145,6 +168,7 @@ fn cells(cfg: &Config) -> Vec<Cell> {
             }
         }
     }
+    cells.retain(|cell| cfg.wants_cell(cell));
     cells
 }
 

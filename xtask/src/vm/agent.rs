@@ -195,11 +195,19 @@ fn uptime_ms() -> Result<u64> {
     Ok((secs * 1000.0) as u64)
 }
 
-/// Run one libtest binary with the plan's arguments and deadline; its stdout and stderr
-/// go to the console line by line.
+/// Run one libtest binary (behind the plan's wrapper, if any) with the plan's arguments and
+/// deadline; its stdout and stderr go to the console line by line.
 fn run_test(path: &str, plan: &Plan) -> Result<Outcome> {
     let (reader, writer) = pipe()?;
-    let mut child = Command::new(path)
+    let mut command = match plan.wrapper.split_first() {
+        Some((program, prefix)) => {
+            let mut command = Command::new(program);
+            command.args(prefix).arg(path);
+            command
+        }
+        None => Command::new(path),
+    };
+    let mut child = command
         .arg("--test-threads=1")
         .args(&plan.args)
         .env("USBDF_IN_VM", "1")

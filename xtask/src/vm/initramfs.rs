@@ -8,6 +8,7 @@
 //! | `/bin/udevadm`, `/lib/systemd/systemd-udevd` | udev (the link name selects the daemon role) |
 //! | `/lib/modules/usbdf/*.ko` | the kernel modules, flat |
 //! | `/usbdf/plan`, `/usbdf/tests/*` | the plan and the test binaries (debug info stripped) |
+//! | extras | tools and files a caller adds (e.g. `perf` and its wrapper for `bench --perf`) |
 //! | `/lib*/...` | every shared library `ldd` names for the dynamic executables, and the loader |
 
 use std::collections::BTreeSet;
@@ -31,6 +32,30 @@ pub struct Contents<'a> {
     pub tests: &'a [TestBinary],
     /// The plan; its test paths must be where `tests` land.
     pub plan: &'a Plan,
+    /// Anything else to pack.
+    pub extras: &'a [Extra<'a>],
+}
+
+/// An additional entry of the image.
+#[derive(Debug, Clone, Copy)]
+pub enum Extra<'a> {
+    /// A host executable, packed as is at `image_path` (absolute); its shared libraries
+    /// come along like the test binaries'.
+    Program {
+        /// Where it lands in the image.
+        image_path: &'a str,
+        /// The executable on the host.
+        host_path: &'a Path,
+    },
+    /// A file with these contents.
+    File {
+        /// Where it lands in the image.
+        image_path: &'a str,
+        /// Permission bits.
+        mode: u32,
+        /// The contents.
+        data: &'a [u8],
+    },
 }
 
 /// Write the image to `out`; returns its size in bytes.
@@ -72,6 +97,23 @@ pub fn write(out: &Path, assets: &Assets, contents: &Contents<'_>) -> Result<u64
     for (test, (_, image_path)) in contents.tests.iter().zip(&contents.plan.tests) {
         cpio.file(image_path, 0o755, &strip.read(&test.path)?)?;
         dynamic.push(&test.path);
+    }
+
+    for extra in contents.extras {
+        match *extra {
+            Extra::Program {
+                image_path,
+                host_path,
+            } => {
+                cpio.file(image_path, 0o755, &read(host_path)?)?;
+                dynamic.push(host_path);
+            }
+            Extra::File {
+                image_path,
+                mode,
+                data,
+            } => cpio.file(image_path, mode, data)?,
+        }
     }
 
     let mut libraries = BTreeSet::new();

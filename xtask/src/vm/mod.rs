@@ -94,6 +94,7 @@ pub fn run(options: &Options) -> Result<Summary> {
             .saturating_sub(HOST_MARGIN_SECS)
             .clamp(10, MAX_BINARY_SECS),
         args: options.test_args.clone(),
+        wrapper: Vec::new(),
         tests: tests
             .iter()
             .map(|t| (t.name.clone(), format!("{TEST_DIR}/{}", t.name)))
@@ -105,6 +106,7 @@ pub fn run(options: &Options) -> Result<Summary> {
         agent: &agent,
         tests: &tests,
         plan: &plan,
+        extras: &[],
     };
     let size = initramfs::write(&image, &assets, &contents)?;
     eprintln!(

@@ -1,7 +1,9 @@
 //! What the host and the guest agent tell each other.
 //!
 //! Host → guest: a plan file in the image ([`PLAN_PATH`]), one directive per line:
-//! `timeout <secs>` (per test binary), `arg <libtest arg>` (repeatable), `test <name> <path>`.
+//! `timeout <secs>` (per test binary), `arg <libtest arg>` (repeatable), `wrap <word>`
+//! (repeatable: a command prefix, e.g. a profiler, the test's path and arguments follow),
+//! `test <name> <path>`.
 //!
 //! Guest → host: marker lines on the serial console, `@@usbdf-vm <event> ...`:
 //! `phase <text>`, `ready <ms since boot>`, `begin <name>`, `end <name> <outcome>` (outcome
@@ -24,6 +26,9 @@ pub struct Plan {
     pub timeout_secs: u64,
     /// Arguments for every test binary (after `--test-threads=1`).
     pub args: Vec<String>,
+    /// Command prefix for every test binary (empty: run it directly): the agent runs
+    /// `wrapper[0] wrapper[1..] <path> --test-threads=1 <args>`.
+    pub wrapper: Vec<String>,
     /// (name, path in the image), in run order.
     pub tests: Vec<(String, String)>,
 }
@@ -34,6 +39,9 @@ impl Plan {
         let mut out = format!("timeout {}\n", self.timeout_secs);
         for arg in &self.args {
             writeln!(out, "arg {arg}").expect("write to String");
+        }
+        for word in &self.wrapper {
+            writeln!(out, "wrap {word}").expect("write to String");
         }
         for (name, path) in &self.tests {
             writeln!(out, "test {name} {path}").expect("write to String");
@@ -51,6 +59,7 @@ impl Plan {
                     plan.timeout_secs = rest.parse().map_err(|e| format!("plan: {line}: {e}"))?
                 }
                 "arg" => plan.args.push(rest.to_string()),
+                "wrap" => plan.wrapper.push(rest.to_string()),
                 "test" => {
                     let (name, path) = rest
                         .split_once(' ')
@@ -150,6 +159,7 @@ mod tests {
         let plan = Plan {
             timeout_secs: 300,
             args: vec!["loopback".into(), "--exact".into()],
+            wrapper: vec!["/usbdf/perf-wrap".into(), "-F 999".into()],
             tests: vec![("vm_smoke".into(), "/usbdf/tests/vm_smoke".into())],
         };
         assert_eq!(Plan::decode(&plan.encode()).unwrap(), plan);

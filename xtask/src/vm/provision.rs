@@ -7,6 +7,7 @@
 //! | busybox | `busybox-static` (downloaded, unpacked) | `USBDF_VM_BUSYBOX` |
 //! | `udevadm` (guest `systemd-udevd`) | `udev` (downloaded, unpacked) | `USBDF_VM_UDEVADM` |
 //! | kernel + modules | `linux-image-<abi>-amd64-unsigned` | `USBDF_VM_KERNEL`, `USBDF_VM_MODULES` |
+//! | `perf` (`bench --perf` only, see [`perf`]) | host package `linux-perf` (installed with apt when root) | `USBDF_VM_PERF` |
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -133,4 +134,62 @@ pub fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
         Ok(None)
     }
     walk(dir, name)?.ok_or_else(|| format!("no `{name}` under {}", dir.display()).into())
+}
+
+/// The `perf` executable for the guest (`cargo xtask bench --perf`): Debian's `linux-perf`
+/// on the host (installed with apt when missing and we are root), packed with its shared
+/// libraries like udevadm. The guest kernel is Debian's 6.1, like bookworm's `linux-perf`.
+///
+/// Depending on the package version the ELF is `/usr/bin/perf_<version>` (with
+/// `/usr/bin/perf` a version-dispatching script from linux-base) or `/usr/bin/perf` itself.
+pub fn perf() -> Result<PathBuf> {
+    if let Some(path) = env::var_os("USBDF_VM_PERF") {
+        return Ok(PathBuf::from(path));
+    }
+    if find_perf().is_none() {
+        if !cmd::is_root() || cmd::which("apt-get").is_none() {
+            bail!(
+                "`perf` is missing: install the `linux-perf` package (Debian: `sudo apt-get \
+                 install linux-perf`) or point USBDF_VM_PERF at a perf executable"
+            );
+        }
+        eprintln!("   provisioning: installing linux-perf (for the guest's `perf`)");
+        apt::install(&["linux-perf"])?;
+    }
+    let perf = find_perf().ok_or("installed linux-perf but found no perf executable")?;
+    if missing_libraries(&perf)? {
+        bail!(
+            "perf's shared libraries are missing on this host (see `ldd {}`)",
+            perf.display()
+        );
+    }
+    Ok(perf)
+}
+
+/// The perf ELF on the host: `/usr/bin/perf_*` (newest name first), else `/usr/bin/perf`
+/// when it is an ELF rather than the wrapper script.
+fn find_perf() -> Option<PathBuf> {
+    let is_elf = |path: &Path| {
+        let mut magic = [0u8; 4];
+        std::fs::File::open(path)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+            .is_ok()
+            && magic == *b"\x7fELF"
+    };
+    let mut versioned: Vec<PathBuf> = std::fs::read_dir("/usr/bin")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("perf_") && n[5..].starts_with(|c: char| c.is_ascii_digit())
+            })
+        })
+        .collect();
+    versioned.sort();
+    versioned
+        .into_iter()
+        .rev()
+        .chain([PathBuf::from("/usr/bin/perf")])
+        .find(|p| is_elf(p))
 }
