@@ -422,7 +422,14 @@ impl PipeShared {
                         g = self.lock_raw();
                         g.active = g.active.saturating_sub(1);
                         self.device.request_delivered();
-                        self.reap_all(&mut g);
+                        // Reap again only if something may have finished:
+                        // the backend does not hold our waker, or a wake-up
+                        // came in meanwhile. A wake-up always leads to a reap
+                        // (here, by the thread it woke, or at this loop's
+                        // end), so nothing is missed when neither holds.
+                        if !g.registered || self.notify.take() {
+                            self.reap_all(&mut g);
+                        }
                         continue;
                     }
                 };

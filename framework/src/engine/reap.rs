@@ -233,7 +233,12 @@ impl PipeShared {
         }
         slot.place = Place::Finished;
         if let Some(buf) = slot.parked.take() {
-            slot.request.memory.buf = buf;
+            let stand_in = std::mem::replace(&mut slot.request.memory.buf, buf);
+            if stand_in.capacity() == 0 {
+                // The empty stand-in `submit_fresh` left: owns no memory, so
+                // skip its out-of-line drop (one per request).
+                std::mem::forget(stand_in);
+            }
         }
         let (status, bytes) = final_status(slot, short_not_ok);
         tracing::trace!(
