@@ -14,7 +14,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use usbdf::sim::{Loopback, Pattern, SimHost, SourceSink};
 use usbdf::{
     Bulk, Completion, CompletionRoutine, DeviceSelector, In, Out, Pipe, ReaderConfig, Request,
-    SendOptions, Status, Timeout,
+    RequestPool, SendOptions, Status, Timeout,
 };
 
 const T: Timeout = Timeout::millis(5000);
@@ -22,6 +22,59 @@ const T: Timeout = Timeout::millis(5000);
 fn open(sim: &SimHost, pid: u16) -> usbdf::Interface {
     let device = sim.host().open(&DeviceSelector::id(0x0525, pid)).unwrap();
     device.claim_interface(0).unwrap()
+}
+
+/// Exactly `iters` completions on one pipe: `depth` requests from `pool` sent by `send`,
+/// each resubmitted from its completion routine while more than `depth` are still to come.
+/// Returns the routine's owner (drop it after the run) and the flag set by the last one.
+fn routed(
+    iters: u64,
+    depth: usize,
+    pool: &RequestPool,
+    send: impl Fn(Request, &CompletionRoutine) + Send + Sync + 'static,
+) -> (Arc<OnceLock<CompletionRoutine>>, Arc<AtomicBool>) {
+    let first = (depth as u64).min(iters);
+    let remaining = Arc::new(AtomicU64::new(iters));
+    let done = Arc::new(AtomicBool::new(first == 0));
+    let main = std::thread::current();
+    let me: Arc<OnceLock<CompletionRoutine>> = Arc::new(OnceLock::new());
+    let in_flight = Arc::new(AtomicU64::new(first));
+    let send = Arc::new(send);
+    let routine: CompletionRoutine = {
+        let (done, me, send) = (done.clone(), Arc::downgrade(&me), send.clone());
+        Arc::new(move |c: Completion| {
+            assert_eq!(c.status(), Status::Success);
+            let left = remaining.fetch_sub(1, Relaxed);
+            if left > first {
+                if let Some(me) = me.upgrade() {
+                    send(c.into_request(), me.get().unwrap());
+                    return;
+                }
+            }
+            if in_flight.fetch_sub(1, Relaxed) == 1 {
+                done.store(true, Relaxed);
+                main.unpark();
+            }
+        })
+    };
+    let _ = me.set(routine.clone());
+    for _ in 0..first {
+        send(pool.take_wait(T).unwrap(), &routine);
+    }
+    (me, done)
+}
+
+/// Wait for the flags, then for the pools to be full again (the last requests go home as
+/// their routines return).
+fn finish(done: &[&AtomicBool], pools: &[(&RequestPool, usize)]) {
+    while !done.iter().all(|d| d.load(Relaxed)) {
+        std::thread::park_timeout(Duration::from_millis(10));
+    }
+    for (pool, depth) in pools {
+        while pool.available() < *depth {
+            std::thread::yield_now();
+        }
+    }
 }
 
 /// 64 B writes to the sim SourceSink sink, `depth` in flight, each resubmitted from its
@@ -37,55 +90,58 @@ fn routine_writes(c: &mut Criterion) {
         let pool = out.request_pool(depth, 64);
         group.bench_function(format!("write_64B_routine_depth{depth}"), |b| {
             b.iter_custom(|iters| {
-                // Exactly `iters` completions: `first` initial sends, then a resubmit while
-                // more than `first` are still to come.
-                let first = (depth as u64).min(iters);
-                let remaining = Arc::new(AtomicU64::new(iters));
-                let done = Arc::new(AtomicBool::new(false));
-                let main = std::thread::current();
-                let me: Arc<OnceLock<CompletionRoutine>> = Arc::new(OnceLock::new());
-                let in_flight = Arc::new(AtomicU64::new(first));
-                let routine: CompletionRoutine = {
-                    let (remaining, done, me, pipe, in_flight) = (
-                        remaining.clone(),
-                        done.clone(),
-                        Arc::downgrade(&me),
-                        out.clone(),
-                        in_flight.clone(),
-                    );
-                    Arc::new(move |c: Completion| {
-                        assert_eq!(c.status(), Status::Success);
-                        let left = remaining.fetch_sub(1, Relaxed);
-                        if left > first {
-                            if let Some(me) = me.upgrade() {
-                                let r = me.get().unwrap();
-                                pipe.write_with(c.into_request(), &SendOptions::new(), r)
-                                    .unwrap();
-                                return;
-                            }
-                        }
-                        if in_flight.fetch_sub(1, Relaxed) == 1 {
-                            done.store(true, Relaxed);
-                            main.unpark();
-                        }
-                    })
-                };
-                let _ = me.set(routine.clone());
                 let start = Instant::now();
-                for _ in 0..first {
-                    let mut r = pool.take_wait(T).unwrap();
-                    r.memory_mut().fill_with(64, |i| i as u8).unwrap();
-                    out.write_with(r, &SendOptions::new(), &routine).unwrap();
-                }
-                while !done.load(Relaxed) {
-                    std::thread::park_timeout(Duration::from_millis(10));
-                }
+                let (me, done) = routed(iters, depth, &pool, write_64(out.clone()));
+                finish(&[&done], &[]);
                 let elapsed = start.elapsed();
                 drop(me);
-                // Let the pool refill (the last requests go back as routines return).
-                while pool.available() < depth {
-                    std::thread::yield_now();
-                }
+                finish(&[], &[(&pool, depth)]);
+                elapsed
+            })
+        });
+    }
+    group.finish();
+}
+
+/// A routine's send for 64 B writes (pool requests keep their 64 bytes across sends).
+fn write_64(out: Pipe<Bulk, Out>) -> impl Fn(Request, &CompletionRoutine) + Send + Sync {
+    move |mut r: Request, routine: &CompletionRoutine| {
+        if r.memory().len() != 64 {
+            r.memory_mut().fill_with(64, |i| i as u8).unwrap();
+        }
+        out.write_with(r, &SendOptions::new(), routine).unwrap();
+    }
+}
+
+/// 64 B echoes on the sim Loopback with routines: `depth` writes and `depth` reads in
+/// flight, each resubmitted from its routine (2 requests per echo). The issue's "64 B
+/// loopback requests" figure.
+fn routine_echo(c: &mut Criterion) {
+    let mut group = c.benchmark_group("requests");
+    group.throughput(Throughput::Elements(2));
+    for depth in [1usize, 8] {
+        let sim = SimHost::new();
+        let _dev = sim.plug(Loopback::new(32, 4096));
+        let iface = open(&sim, 0xa4a9);
+        let out: Pipe<Bulk, Out> = iface.open_pipe(0x01).unwrap();
+        let inp: Pipe<Bulk, In> = iface.open_pipe(0x81).unwrap();
+        let wpool = out.request_pool(depth, 64);
+        let rpool = inp.request_pool(depth, 512);
+        group.bench_function(format!("echo_64B_routine_depth{depth}"), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                let read = {
+                    let inp = inp.clone();
+                    move |r: Request, routine: &CompletionRoutine| {
+                        inp.read_with(r, 512, &SendOptions::new(), routine).unwrap();
+                    }
+                };
+                let (rme, rdone) = routed(iters, depth, &rpool, read);
+                let (wme, wdone) = routed(iters, depth, &wpool, write_64(out.clone()));
+                finish(&[&rdone, &wdone], &[]);
+                let elapsed = start.elapsed();
+                drop((rme, wme));
+                finish(&[], &[(&rpool, depth), (&wpool, depth)]);
                 elapsed
             })
         });
@@ -185,6 +241,6 @@ criterion_group! {
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = routine_writes, sync_echo, cancel, reader
+    targets = routine_writes, routine_echo, sync_echo, cancel, reader
 }
 criterion_main!(benches);
