@@ -45,8 +45,16 @@ static libusb_device_handle *open_dev(uint16_t vid, uint16_t pid, int claim) {
         fprintf(stderr, "libusb: %04x:%04x not found\n", vid, pid);
         exit(2);
     }
-    if (claim && libusb_claim_interface(h, 0) != 0) {
-        fprintf(stderr, "libusb: claim failed\n");
+    /* The previous run (another implementation) may still be letting go of the interface:
+     * retry a busy claim for up to a second. */
+    int rc = claim ? libusb_claim_interface(h, 0) : 0;
+    for (int i = 0; claim && rc == LIBUSB_ERROR_BUSY && i < 200; i++) {
+        struct timespec ms5 = {0, 5000000};
+        nanosleep(&ms5, NULL);
+        rc = libusb_claim_interface(h, 0);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "libusb: claim failed (%s)\n", libusb_error_name(rc));
         exit(2);
     }
     return h;

@@ -373,3 +373,21 @@ impl Measurement {
         println!("{line}");
     }
 }
+
+/// Retry `claim` while it reports the interface busy, for up to a second: the previous
+/// run's handles may still be letting go of it on another thread (nusb's event thread
+/// drops the last reference of a stream it just completed).
+pub fn claim_retrying<T, E>(
+    mut claim: impl FnMut() -> std::result::Result<T, E>,
+    busy: impl Fn(&E) -> bool,
+) -> std::result::Result<T, E> {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        match claim() {
+            Err(e) if busy(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            other => return other,
+        }
+    }
+}

@@ -131,7 +131,10 @@ where
 /// Measure one cell.
 pub fn throughput(cell: &Cell, cfg: &Config) -> Result<Run> {
     let device = open(cell.scenario.vid_pid())?;
-    let iface = device.claim_interface(0).wait()?;
+    let iface = measure::claim_retrying(
+        || device.claim_interface(0).wait(),
+        |e| e.kind() == nusb::ErrorKind::Busy,
+    )?;
     let in_ep = || -> Result<Endpoint<Bulk, In>> {
         Ok(iface.endpoint::<Bulk, In>(endpoint_address(&iface, true)?)?)
     };

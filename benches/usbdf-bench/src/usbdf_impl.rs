@@ -90,8 +90,8 @@ fn reader(iface: &Interface, depth: usize, size: usize) -> Result<(Stream, Arc<P
     Ok((stream, pipe))
 }
 
-fn writer(iface: &Interface, depth: usize, size: usize) -> Result<Stream> {
-    let pipe: Pipe<Bulk, Out> = iface.open_first()?;
+fn writer(iface: &Interface, depth: usize, size: usize) -> Result<(Stream, Arc<Pipe<Bulk, Out>>)> {
+    let pipe: Arc<Pipe<Bulk, Out>> = Arc::new(iface.open_first()?);
     // nusb and libusb send no ZLPs: compare like with like.
     pipe.set_policy(PipePolicy {
         zlp: Zlp::Never,
@@ -99,7 +99,8 @@ fn writer(iface: &Interface, depth: usize, size: usize) -> Result<Stream> {
     });
     let pool = pipe.request_pool(depth, size);
     let opts = SendOptions::new();
-    Stream::start(
+    let p = pipe.clone();
+    let stream = Stream::start(
         pool,
         depth,
         Box::new(move |mut r, routine| {
@@ -109,38 +110,50 @@ fn writer(iface: &Interface, depth: usize, size: usize) -> Result<Stream> {
                     return false;
                 }
             }
-            pipe.write_with(r, &opts, routine).is_ok()
+            p.write_with(r, &opts, routine).is_ok()
         }),
-    )
+    )?;
+    Ok((stream, pipe))
 }
+
+/// The drain counts routines that have *run*; wait until they have also returned and let
+/// go of the pipe (abort on an idle pipe waits for exactly that), so the interface is free
+/// for the next implementation's claim.
+const IDLE: Timeout = Timeout::millis(5000);
 
 /// Measure one cell.
 pub fn throughput(cell: &Cell, cfg: &Config) -> Result<Run> {
     let (vid, pid) = cell.scenario.vid_pid();
     let device = Host::system().open(&DeviceSelector::id(vid, pid))?;
-    let iface = device.claim_interface(0)?;
+    let iface = measure::claim_retrying(
+        || device.claim_interface(0),
+        |e| matches!(e, usbdf::Error::Busy { .. }),
+    )?;
     match cell.scenario {
         Scenario::SourceSinkIn => {
-            let (s, _pipe) = reader(&iface, cell.depth, cell.size)?;
+            let (s, pipe) = reader(&iface, cell.depth, cell.size)?;
             let run = measure::window(&s.counters, cfg);
             s.finish()?;
+            pipe.abort(IDLE)?;
             Ok(run)
         }
         Scenario::SourceSinkOut => {
-            let s = writer(&iface, cell.depth, cell.size)?;
+            let (s, pipe) = writer(&iface, cell.depth, cell.size)?;
             let run = measure::window(&s.counters, cfg);
             s.finish()?;
+            pipe.abort(IDLE)?;
             Ok(run)
         }
         Scenario::LoopbackEcho => {
             // Reads first, so every echo finds a read waiting.
             let (r, in_pipe) = reader(&iface, cell.depth, cell.size)?;
-            let w = writer(&iface, cell.depth, cell.size)?;
+            let (w, out_pipe) = writer(&iface, cell.depth, cell.size)?;
             let run = measure::window(&r.counters, cfg);
             w.finish()?;
+            out_pipe.abort(IDLE)?;
             // Writes stopped: the reads still pending never complete; abort them.
             r.counters.stop.store(true, Relaxed);
-            in_pipe.abort(Timeout::millis(5000))?;
+            in_pipe.abort(IDLE)?;
             r.finish()?;
             Ok(run)
         }
