@@ -6,9 +6,12 @@ use usbdf::sim::{
     ControlReply, DeviceModel, InReply, Loopback, ModelDescriptors, Notifier, OutReply, SimHost,
 };
 use usbdf::{
-    Bulk, DeviceSelector, Error, In, Interrupt, Out, Request, SendErrorKind, SendOptions,
-    SetupPacket, Speed, Timeout,
+    Bulk, DeviceSelector, Error, In, Interrupt, Request, SendErrorKind, SendOptions, SetupPacket,
+    Speed, Timeout,
 };
+
+mod common;
+use common::open_loopback;
 
 /// Loopback with its configuration descriptor replaced by `config`.
 struct Garbled {
@@ -154,13 +157,7 @@ fn pipe_open_checks_type_direction_and_existence() {
 fn zero_timeouts_and_bad_lengths_return_the_request() {
     let sim = SimHost::new();
     let _dev = sim.plug(Loopback::default());
-    let d = sim
-        .host()
-        .open(&DeviceSelector::id(0x0525, 0xa4a9))
-        .unwrap();
-    let iface = d.claim_interface(0).unwrap();
-    let inp = iface.open_pipe::<Bulk, In>(0x81).unwrap();
-    let out = iface.open_pipe::<Bulk, Out>(0x01).unwrap();
+    let (d, out, inp) = open_loopback(&sim);
     let mut r = Request::with_capacity(512);
     r.set_tag(5);
     let e = inp.read_sync(r, 512, Timeout::millis(0)).unwrap_err();

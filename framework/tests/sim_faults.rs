@@ -7,33 +7,14 @@ use std::time::{Duration, Instant};
 use usbdf::control::{ControlDirection, Recipient, RequestKind};
 use usbdf::sim::{FaultInjector, Loopback, SimHost, SimOptions, SourceSink};
 use usbdf::{
-    Bulk, CompletionRoutine, Device, DeviceSelector, Error, In, Out, Pipe, Request, SendErrorKind,
-    SendOptions, SetupPacket, Status, Timeout,
+    CompletionRoutine, DeviceSelector, Error, Request, SendErrorKind, SendOptions, SetupPacket,
+    Status, Timeout,
 };
 
+mod common;
+use common::{open_loopback, open_sourcesink};
+
 const T: Timeout = Timeout::millis(2000);
-
-fn open_ss(sim: &SimHost) -> (Device, Pipe<Bulk, Out>, Pipe<Bulk, In>) {
-    let device = sim
-        .host()
-        .open(&DeviceSelector::id(0x0525, 0xa4a0))
-        .unwrap();
-    let iface = device.claim_interface(0).unwrap();
-    let out = iface.open_pipe::<Bulk, Out>(0x01).unwrap();
-    let inp = iface.open_pipe::<Bulk, In>(0x81).unwrap();
-    (device, out, inp)
-}
-
-fn open_lb(sim: &SimHost) -> (Device, Pipe<Bulk, Out>, Pipe<Bulk, In>) {
-    let device = sim
-        .host()
-        .open(&DeviceSelector::id(0x0525, 0xa4a9))
-        .unwrap();
-    let iface = device.claim_interface(0).unwrap();
-    let out = iface.open_pipe::<Bulk, Out>(0x01).unwrap();
-    let inp = iface.open_pipe::<Bulk, In>(0x81).unwrap();
-    (device, out, inp)
-}
 
 #[test]
 fn nak_forever_times_out_at_the_deadline() {
@@ -41,7 +22,7 @@ fn nak_forever_times_out_at_the_deadline() {
     let faults = model.faults();
     let sim = SimHost::new();
     let _dev = sim.plug(model);
-    let (_d, _out, inp) = open_ss(&sim);
+    let (_d, _out, inp) = open_sourcesink(&sim);
     faults.nak_forever(0x81, true);
     let start = Instant::now();
     let c = inp
@@ -62,7 +43,7 @@ fn injected_stall_short_packet_and_babble() {
     let faults = model.faults();
     let sim = SimHost::new();
     let _dev = sim.plug(model);
-    let (_d, _out, inp) = open_ss(&sim);
+    let (_d, _out, inp) = open_sourcesink(&sim);
 
     faults.short_packet(0x81, 100);
     let c = inp
@@ -100,7 +81,7 @@ fn control_nak_times_out_and_stall_is_reported() {
     let faults = model.faults();
     let sim = SimHost::new();
     let _dev = sim.plug(model);
-    let (device, _out, _inp) = open_ss(&sim);
+    let (device, _out, _inp) = open_sourcesink(&sim);
     let read = SetupPacket::new(
         ControlDirection::In,
         RequestKind::Vendor,
@@ -128,7 +109,7 @@ fn control_nak_times_out_and_stall_is_reported() {
 fn unplug_completes_every_pending_request_once() {
     let sim = SimHost::new();
     let dev = sim.plug(Loopback::default());
-    let (device, out, inp) = open_lb(&sim);
+    let (device, out, inp) = open_loopback(&sim);
     let count = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = mpsc::channel();
     let routine: CompletionRoutine = {
@@ -171,7 +152,7 @@ fn unplug_completes_every_pending_request_once() {
 
     // Replugged: a new connection, found and used afresh.
     assert!(dev.replug());
-    let (_d, out, inp) = open_lb(&sim);
+    let (_d, out, inp) = open_loopback(&sim);
     let mut req = Request::with_capacity(4);
     req.memory_mut().set(b"back").unwrap();
     assert_eq!(out.write_sync(req, T).unwrap().status(), Status::Success);
@@ -185,7 +166,7 @@ fn unplug_completes_every_pending_request_once() {
 fn fault_on_unplug_is_reported_as_disconnected() {
     let sim = SimHost::with_options(SimOptions::new().fault_on_unplug(1.0));
     let dev = sim.plug(Loopback::default());
-    let (_d, out, inp) = open_lb(&sim);
+    let (_d, out, inp) = open_loopback(&sim);
     let sent: Vec<_> = (0..4)
         .map(|_| {
             inp.read(Request::with_capacity(512), 512, &SendOptions::new())
@@ -207,7 +188,7 @@ fn fault_on_unplug_is_reported_as_disconnected() {
 fn disconnect_mid_transfer() {
     let sim = SimHost::new();
     let dev = sim.plug(SourceSink::default());
-    let (_d, _out, inp) = open_ss(&sim);
+    let (_d, _out, inp) = open_sourcesink(&sim);
     dev.disconnect_after_packets(5);
     let c = inp
         .read_sync(Request::with_capacity(16 * 512), 16 * 512, T)
@@ -220,7 +201,7 @@ fn disconnect_mid_transfer() {
 fn delayed_completion_holds_the_result() {
     let sim = SimHost::new();
     let dev = sim.plug(SourceSink::default());
-    let (_d, _out, inp) = open_ss(&sim);
+    let (_d, _out, inp) = open_sourcesink(&sim);
     dev.set_completion_delay(Some(Duration::from_millis(60)));
     let start = Instant::now();
     let c = inp.read_sync(Request::with_capacity(512), 512, T).unwrap();
@@ -247,7 +228,7 @@ fn random_naks_are_seeded_and_lose_nothing() {
     faults.random_naks(0x81, 0.5);
     let sim = SimHost::new();
     let _dev = sim.plug(model);
-    let (_d, out, inp) = open_lb(&sim);
+    let (_d, out, inp) = open_loopback(&sim);
     for i in 0..50u8 {
         let data: Vec<u8> = (0..700).map(|k| (k as u8) ^ i).collect();
         let mut req = Request::with_capacity(700);

@@ -6,20 +6,14 @@ use std::time::{Duration, Instant};
 
 use usbdf::sim::{Loopback, SimHost, SimOptions, SourceSink};
 use usbdf::{
-    Bulk, CompletionRoutine, Device, DeviceSelector, In, Out, Pipe, PipePolicy, Request,
-    SendOptions, Status, Timeout, Zlp,
+    Bulk, CompletionRoutine, DeviceSelector, In, Out, Pipe, PipePolicy, Request, SendOptions,
+    Status, Timeout, Zlp,
 };
 
-const LB: (u16, u16) = (0x0525, 0xa4a9);
-const T: Timeout = Timeout::millis(2000);
+mod common;
+use common::open_loopback;
 
-fn open(sim: &SimHost) -> (Device, Pipe<Bulk, Out>, Pipe<Bulk, In>) {
-    let device = sim.host().open(&DeviceSelector::id(LB.0, LB.1)).unwrap();
-    let iface = device.claim_interface(0).unwrap();
-    let out = iface.open_pipe::<Bulk, Out>(0x01).unwrap();
-    let inp = iface.open_pipe::<Bulk, In>(0x81).unwrap();
-    (device, out, inp)
-}
+const T: Timeout = Timeout::millis(2000);
 
 fn payload(n: usize, salt: u8) -> Vec<u8> {
     (0..n)
@@ -53,7 +47,7 @@ fn read_exact(inp: &Pipe<Bulk, In>, n: usize) -> Vec<u8> {
 fn echo_small() {
     let sim = SimHost::new();
     let _dev = sim.plug(Loopback::default());
-    let (_d, out, inp) = open(&sim);
+    let (_d, out, inp) = open_loopback(&sim);
     write(&out, b"hello");
     let c = inp.read_sync(Request::with_capacity(512), 512, T).unwrap();
     assert_eq!(c.status(), Status::Success);
@@ -65,7 +59,7 @@ fn echo_of_many_sizes_at_every_speed() {
     for speed in [usbdf::Speed::Full, usbdf::Speed::High, usbdf::Speed::Super] {
         let sim = SimHost::with_options(SimOptions::new().speed(speed));
         let _dev = sim.plug(Loopback::default());
-        let (device, out, inp) = open(&sim);
+        let (device, out, inp) = open_loopback(&sim);
         assert_eq!(device.speed(), Some(speed));
         let mps = out.info().max_packet_size;
         assert_eq!(mps, usbdf::sim::bulk_max_packet_size(speed) as usize);
@@ -84,7 +78,7 @@ fn echo_of_many_sizes_at_every_speed() {
 fn zero_length_write_echoes_a_zlp() {
     let sim = SimHost::new();
     let _dev = sim.plug(Loopback::default());
-    let (_d, out, inp) = open(&sim);
+    let (_d, out, inp) = open_loopback(&sim);
     let c = out.write_sync(Request::with_capacity(0), T).unwrap();
     assert_eq!((c.status(), c.bytes()), (Status::Success, 0));
     let c = inp.read_sync(Request::with_capacity(512), 512, T).unwrap();
@@ -98,7 +92,7 @@ fn zero_length_write_echoes_a_zlp() {
 fn full_packet_write_is_not_echoed_until_more_data() {
     let sim = SimHost::new();
     let _dev = sim.plug(Loopback::default());
-    let (_d, out, inp) = open(&sim);
+    let (_d, out, inp) = open_loopback(&sim);
     out.set_policy(PipePolicy {
         zlp: Zlp::Never,
         ..PipePolicy::default()
@@ -129,7 +123,7 @@ fn full_packet_write_is_not_echoed_until_more_data() {
 fn full_packet_write_with_zlp_is_echoed() {
     let sim = SimHost::new();
     let _dev = sim.plug(Loopback::default());
-    let (_d, out, inp) = open(&sim);
+    let (_d, out, inp) = open_loopback(&sim);
     let data = payload(1024, 3);
     write(&out, &data);
     let c = inp
@@ -143,7 +137,7 @@ fn full_packet_write_with_zlp_is_echoed() {
 fn flow_control_when_all_buffers_are_echoing() {
     let sim = SimHost::new();
     let _dev = sim.plug(Loopback::new(2, 512));
-    let (_d, out, inp) = open(&sim);
+    let (_d, out, inp) = open_loopback(&sim);
     write(&out, &payload(100, 0));
     write(&out, &payload(100, 1));
     let mut req = Request::with_capacity(100);
@@ -163,7 +157,7 @@ fn flow_control_when_all_buffers_are_echoing() {
 fn pooled_async_reads_and_writes_keep_order() {
     let sim = SimHost::new();
     let _dev = sim.plug(Loopback::default());
-    let (_d, out, inp) = open(&sim);
+    let (_d, out, inp) = open_loopback(&sim);
     let wpool = out.request_pool(8, 512);
     let rpool = inp.request_pool(8, 512);
     for round in 0..20u8 {
@@ -197,7 +191,7 @@ fn pooled_async_reads_and_writes_keep_order() {
 fn completion_routines_deliver_every_echo() {
     let sim = SimHost::new();
     let _dev = sim.plug(Loopback::default());
-    let (_d, out, inp) = open(&sim);
+    let (_d, out, inp) = open_loopback(&sim);
     let (tx, rx) = mpsc::channel();
     let on_read: CompletionRoutine = Arc::new(move |c: usbdf::Completion| {
         tx.send((c.status(), c.data().to_vec())).unwrap();

@@ -2,20 +2,12 @@
 
 use usbdf::control::{ControlDirection, Recipient, RequestKind};
 use usbdf::sim::{Pattern, SimHost, SourceSink};
-use usbdf::{Bulk, Device, DeviceSelector, In, Out, Pipe, Request, SetupPacket, Status, Timeout};
+use usbdf::{Bulk, Out, Pipe, Request, SetupPacket, Status, Timeout};
+
+mod common;
+use common::open_sourcesink;
 
 const T: Timeout = Timeout::millis(2000);
-
-fn open(sim: &SimHost) -> (Device, Pipe<Bulk, Out>, Pipe<Bulk, In>) {
-    let device = sim
-        .host()
-        .open(&DeviceSelector::id(0x0525, 0xa4a0))
-        .unwrap();
-    let iface = device.claim_interface(0).unwrap();
-    let out = iface.open_pipe::<Bulk, Out>(0x01).unwrap();
-    let inp = iface.open_pipe::<Bulk, In>(0x81).unwrap();
-    (device, out, inp)
-}
 
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| ((i % 4096 % 512) % 63) as u8).collect()
@@ -31,7 +23,7 @@ fn write(out: &Pipe<Bulk, Out>, data: &[u8]) -> usbdf::Completion {
 fn source_sends_pattern_1() {
     let sim = SimHost::new();
     let _dev = sim.plug(SourceSink::default());
-    let (device, _out, inp) = open(&sim);
+    let (device, _out, inp) = open_sourcesink(&sim);
     assert_eq!(device.string(2, 0x0409, T).unwrap(), "usbdf SourceSink");
     for _ in 0..3 {
         let c = inp
@@ -46,7 +38,7 @@ fn source_sends_pattern_1() {
 fn source_zeros_and_short_gadget_requests() {
     let sim = SimHost::new();
     let _dev = sim.plug(SourceSink::new(Pattern::Zeros, 1000));
-    let (_d, _out, inp) = open(&sim);
+    let (_d, _out, inp) = open_sourcesink(&sim);
     // 1000 = 512 + 488: every gadget request ends on a short packet.
     let c = inp
         .read_sync(Request::with_capacity(4096), 4096, T)
@@ -59,7 +51,7 @@ fn source_zeros_and_short_gadget_requests() {
 fn sink_accepts_the_pattern() {
     let sim = SimHost::new();
     let _dev = sim.plug(SourceSink::default());
-    let (_d, out, _inp) = open(&sim);
+    let (_d, out, _inp) = open_sourcesink(&sim);
     for _ in 0..4 {
         let c = write(&out, &pattern(4096));
         assert_eq!((c.status(), c.bytes()), (Status::Success, 4096));
@@ -70,7 +62,7 @@ fn sink_accepts_the_pattern() {
 fn sink_mismatch_halts_until_reset() {
     let sim = SimHost::new();
     let dev = sim.plug(SourceSink::default());
-    let (device, out, _inp) = open(&sim);
+    let (device, out, _inp) = open_sourcesink(&sim);
     // The gadget checks the request when it completes (here: on the ZLP
     // after 512 bytes), so the bad write itself was accepted…
     let mut bad = pattern(512);
@@ -108,7 +100,7 @@ fn sink_mismatch_halts_until_reset() {
 fn vendor_buffer_round_trip() {
     let sim = SimHost::new();
     let _dev = sim.plug(SourceSink::default());
-    let (device, _out, _inp) = open(&sim);
+    let (device, _out, _inp) = open_sourcesink(&sim);
     let data: Vec<u8> = (0..300u32).map(|i| (i * 3) as u8).collect();
     let write = SetupPacket::new(
         ControlDirection::Out,
@@ -144,7 +136,7 @@ fn vendor_buffer_round_trip() {
 fn standard_requests_answered_by_the_simulator() {
     let sim = SimHost::new();
     let _dev = sim.plug(SourceSink::default());
-    let (device, _out, _inp) = open(&sim);
+    let (device, _out, _inp) = open_sourcesink(&sim);
     let cp = device.control_pipe();
     let dd = cp
         .read(

@@ -5,6 +5,11 @@
 //! `#[path]` (for the guest agent and `cargo xtask gadgets`). Keep it to plain `std`
 //! data and pure functions so both crates can build it.
 
+// The HID report descriptor and its report IDs, shared with usbdf's simulated HID (plain
+// `const`s, so xtask can build this file without usbdf).
+#[path = "../../../framework/src/sim/models/hid_report.rs"]
+mod hid_report;
+
 /// Where configfs puts USB gadgets.
 pub const CONFIGFS_GADGETS: &str = "/sys/kernel/config/usb_gadget";
 
@@ -316,11 +321,11 @@ pub struct CompositeInterfaces {
 }
 
 /// HID input report ID: 8 data bytes, device to host on interrupt IN.
-pub const HID_INPUT_REPORT_ID: u8 = 1;
+pub const HID_INPUT_REPORT_ID: u8 = hid_report::INPUT_REPORT_ID;
 /// HID output report ID: 8 data bytes, host to device on interrupt OUT (or SET_REPORT).
-pub const HID_OUTPUT_REPORT_ID: u8 = 2;
+pub const HID_OUTPUT_REPORT_ID: u8 = hid_report::OUTPUT_REPORT_ID;
 /// HID feature report ID: 4 data bytes, GET_REPORT / SET_REPORT on ep0.
-pub const HID_FEATURE_REPORT_ID: u8 = 3;
+pub const HID_FEATURE_REPORT_ID: u8 = hid_report::FEATURE_REPORT_ID;
 /// Data bytes in an input or output report (the report ID comes on top).
 pub const HID_IO_REPORT_LEN: usize = 8;
 /// Data bytes in the feature report.
@@ -329,25 +334,8 @@ pub const HID_FEATURE_REPORT_LEN: usize = 4;
 pub const HID_REPORT_LENGTH: u16 = 1 + HID_IO_REPORT_LEN as u16;
 
 /// The HID gadget's report descriptor: one vendor-defined application collection with an
-/// input, an output and a feature report, each with its own report ID.
-#[rustfmt::skip]
-pub const HID_REPORT_DESCRIPTOR: [u8; 37] = [
-    0x06, 0x00, 0xff, // Usage Page (Vendor Defined 0xFF00)
-    0x09, 0x01,       // Usage (0x01)
-    0xa1, 0x01,       // Collection (Application)
-    0x15, 0x00,       //   Logical Minimum (0)
-    0x26, 0xff, 0x00, //   Logical Maximum (255)
-    0x75, 0x08,       //   Report Size (8 bits)
-    0x85, 0x01,       //   Report ID (1)
-    0x09, 0x02,       //   Usage (0x02)
-    0x95, 0x08,       //   Report Count (8)
-    0x81, 0x02,       //   Input (Data, Variable, Absolute): 8 bytes
-    0x85, 0x02,       //   Report ID (2)
-    0x09, 0x03,       //   Usage (0x03)
-    0x91, 0x02,       //   Output (Data, Variable, Absolute): 8 bytes (count still 8)
-    0x85, 0x03,       //   Report ID (3)
-    0x09, 0x04,       //   Usage (0x04)
-    0x95, 0x04,       //   Report Count (4)
-    0xb1, 0x02,       //   Feature (Data, Variable, Absolute): 4 bytes
-    0xc0,             // End Collection
-];
+/// input, an output and a feature report, each with its own report ID. The bytes (decoded item
+/// by item) are usbdf's `sim::DEFAULT_REPORT_DESCRIPTOR`, declared once in
+/// `framework/src/sim/models/hid_report.rs`, so the simulated HID and this gadget describe the
+/// same reports.
+pub const HID_REPORT_DESCRIPTOR: [u8; 37] = hid_report::DEFAULT_REPORT_DESCRIPTOR;

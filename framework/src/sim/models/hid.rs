@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::hid_report::DEFAULT_REPORT_DESCRIPTOR;
 use crate::control::{standard, SetupPacket};
 use crate::descriptor::{class, ConfigBuilder, HidDescriptor, HID, HID_REPORT};
 use crate::sim::model::{
@@ -46,38 +47,6 @@ impl ReportType {
         }
     }
 }
-
-/// Input report ID of [`DEFAULT_REPORT_DESCRIPTOR`]: 8 data bytes.
-pub const INPUT_REPORT_ID: u8 = 1;
-/// Output report ID of [`DEFAULT_REPORT_DESCRIPTOR`]: 8 data bytes.
-pub const OUTPUT_REPORT_ID: u8 = 2;
-/// Feature report ID of [`DEFAULT_REPORT_DESCRIPTOR`]: 4 data bytes.
-pub const FEATURE_REPORT_ID: u8 = 3;
-
-/// A vendor-defined report descriptor with an input (ID 1, 8 bytes), an
-/// output (ID 2, 8 bytes) and a feature report (ID 3, 4 bytes): the VM
-/// suite's HID gadget.
-#[rustfmt::skip]
-pub const DEFAULT_REPORT_DESCRIPTOR: [u8; 37] = [
-    0x06, 0x00, 0xff, // Usage Page (Vendor Defined 0xFF00)
-    0x09, 0x01,       // Usage (0x01)
-    0xa1, 0x01,       // Collection (Application)
-    0x15, 0x00,       //   Logical Minimum (0)
-    0x26, 0xff, 0x00, //   Logical Maximum (255)
-    0x75, 0x08,       //   Report Size (8 bits)
-    0x85, 0x01,       //   Report ID (1)
-    0x09, 0x02,       //   Usage (0x02)
-    0x95, 0x08,       //   Report Count (8)
-    0x81, 0x02,       //   Input (Data, Variable, Absolute)
-    0x85, 0x02,       //   Report ID (2)
-    0x09, 0x03,       //   Usage (0x03)
-    0x91, 0x02,       //   Output (Data, Variable, Absolute)
-    0x85, 0x03,       //   Report ID (3)
-    0x09, 0x04,       //   Usage (0x04)
-    0x95, 0x04,       //   Report Count (4)
-    0xb1, 0x02,       //   Feature (Data, Variable, Absolute)
-    0xc0,             // End Collection
-];
 
 /// Where the function's interface and endpoints are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

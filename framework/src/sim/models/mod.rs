@@ -3,6 +3,7 @@
 mod cdc_acm;
 mod composite;
 mod hid;
+mod hid_report;
 mod loopback;
 mod sourcesink;
 
@@ -12,9 +13,11 @@ pub use cdc_acm::{
 };
 pub use composite::Composite;
 pub use hid::{
-    Hid, HidDevice, HidLayout, ReportType, DEFAULT_REPORT_DESCRIPTOR, FEATURE_REPORT_ID, GET_IDLE,
-    GET_PROTOCOL, GET_REPORT, INPUT_REPORT_ID, OUTPUT_REPORT_ID, SET_IDLE, SET_PROTOCOL,
-    SET_REPORT,
+    Hid, HidDevice, HidLayout, ReportType, GET_IDLE, GET_PROTOCOL, GET_REPORT, SET_IDLE,
+    SET_PROTOCOL, SET_REPORT,
+};
+pub use hid_report::{
+    DEFAULT_REPORT_DESCRIPTOR, FEATURE_REPORT_ID, INPUT_REPORT_ID, OUTPUT_REPORT_ID,
 };
 pub use loopback::{Loopback, LOOPBACK_IN, LOOPBACK_OUT};
 pub use sourcesink::{
