@@ -261,11 +261,6 @@ pub(crate) struct PipeInner {
     idle_waiters: Vec<Thread>,
     /// The earliest deadline the service thread has been told about.
     armed: Option<Instant>,
-    /// The last backend poll returned `Pending`, so the backend holds our
-    /// waker: a submission needs no poll of its own to be noticed. A waker
-    /// that fires always leads to a reap that polls again (the pump, or
-    /// the lock holder on release), which refreshes this flag.
-    registered: bool,
 }
 
 /// One pipe's engine, shared by the pipe handle, sent futures, cancel
@@ -363,7 +358,6 @@ impl PipeShared {
                 spare: Vec::new(),
                 idle_waiters: Vec::new(),
                 armed: None,
-                registered: false,
             }),
             notify: notify::Notify::new(),
             waker: Waker::from(Arc::new(PipeWaker(weak.clone()))),
@@ -422,14 +416,9 @@ impl PipeShared {
                         g = self.lock_raw();
                         g.active = g.active.saturating_sub(1);
                         self.device.request_delivered();
-                        // Reap again only if something may have finished:
-                        // the backend does not hold our waker, or a wake-up
-                        // came in meanwhile. A wake-up always leads to a reap
-                        // (here, by the thread it woke, or at this loop's
-                        // end), so nothing is missed when neither holds.
-                        if !g.registered || self.notify.take() {
-                            self.reap_all(&mut g);
-                        }
+                        // Always reap here: sends made during the routine
+                        // skipped their own poll and rely on this one.
+                        self.reap_all(&mut g);
                         continue;
                     }
                 };

@@ -19,14 +19,8 @@ impl PipeShared {
             // done after every submission even when nothing has finished.
             while !g.fifo.is_empty() {
                 let c = match g.ep.poll_next_complete(&mut cx) {
-                    Poll::Ready(c) => {
-                        g.registered = false;
-                        c
-                    }
-                    Poll::Pending => {
-                        g.registered = true;
-                        break;
-                    }
+                    Poll::Ready(c) => c,
+                    Poll::Pending => break,
                 };
                 let Some(seg) = g.fifo.pop_front() else {
                     break;

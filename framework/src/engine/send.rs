@@ -161,14 +161,11 @@ impl PipeShared {
         if let Some(d) = deadline {
             self.arm(&mut g, d);
         }
-        // Poll the backend (which registers the waker) unless that is
-        // already taken care of: a dispatcher is at work (it reaps, and so
-        // polls, after the delivery it is running — the usual case of a
-        // request resubmitted from its completion routine), or the backend
-        // holds our waker from a poll that found nothing, so this
-        // submission's completion will wake the pipe. Saves a backend poll
-        // per request.
-        if !g.dispatching && !g.registered {
+        // Poll the backend (which registers the waker), unless a dispatcher
+        // is at work: it reaps, and so polls, right after the delivery it is
+        // running — the usual case of a request resubmitted from its
+        // completion routine. Saves a backend poll per such request.
+        if !g.dispatching {
             self.reap_all(&mut g);
         }
         Ok((key, gen))
