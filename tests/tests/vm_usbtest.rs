@@ -258,8 +258,9 @@ fn queued_case(case: &str, out: bool, p: Params) -> CaseReport {
     report
 }
 
-/// Queued iterations: 1000 × 32 transfers would take ≈ 40 s each under TCG.
-const QUEUE_ITERATIONS: u32 = 100;
+/// Queued iterations: testusb's default (1000 × `sglen` transfers; ≈ 6–7 s per case at
+/// 512 B under TCG).
+const QUEUE_ITERATIONS: u32 = Params::DEFAULT.iterations;
 
 #[test]
 fn usbtest_case05_bulk_out_queued() {
@@ -295,7 +296,7 @@ fn usbtest_case07_bulk_out_queued_varying() {
             "07",
             true,
             Params {
-                iterations: QUEUE_ITERATIONS / 2,
+                iterations: QUEUE_ITERATIONS,
                 length,
                 vary,
                 ..Params::DEFAULT
@@ -310,7 +311,7 @@ fn usbtest_case08_bulk_in_queued_varying() {
         "08",
         false,
         Params {
-            iterations: QUEUE_ITERATIONS / 2,
+            iterations: QUEUE_ITERATIONS,
             length: 4096,
             vary: 512,
             ..Params::DEFAULT
@@ -372,11 +373,8 @@ fn check_config(buf: &[u8], requested: usize, ty: u8) -> Result<(), String> {
 #[test]
 fn usbtest_case09_chapter9() {
     let pair = open();
-    // 1000 iterations take ≈ 30 s under TCG (≈ 30 ms each, SET_INTERFACE included).
-    let p = Params {
-        iterations: 100,
-        ..Params::DEFAULT
-    };
+    // testusb's default 1000 iterations (≈ 6 ms each under TCG, SET_INTERFACE included).
+    let p = Params::DEFAULT;
     let mut report = CaseReport::new("09", format!("iterations={}", p.iterations));
     let cp = pair.device.control_pipe();
     let dd = pair.device.device_descriptor().clone();
@@ -608,10 +606,7 @@ fn usbtest_case10_control_queue() {
     vm::require_vm();
     let device = gadget::open(&SOURCE_SINK);
     let cp = device.control_pipe();
-    let p = Params {
-        iterations: 100,
-        ..Params::DEFAULT
-    };
+    let p = Params::DEFAULT;
     let mut report = CaseReport::new(
         "10",
         format!("iterations={} sglen={}", p.iterations, p.sglen),
@@ -967,7 +962,7 @@ fn set_halt(device: &usbdf::Device, address: u8) {
 fn usbtest_case13_halt_set_status_clear() {
     let pair = open();
     let mp = pair.max_packet();
-    let iterations = 50;
+    let iterations = Params::DEFAULT.iterations;
     let mut report = CaseReport::new("13", format!("iterations={iterations} length=512"));
     let block = pattern1(512, mp);
     let mut second_refused = 0;
@@ -1087,8 +1082,8 @@ fn ctrl_out_case(case: &str, odd: bool, p: Params) {
     }
 }
 
-/// hcd-tests' `-c 15000`: ≈ 7 ms per write/read-back pair under TCG, so fewer.
-const CTRL_OUT_ITERATIONS: u32 = 600;
+/// hcd-tests' `-c 15000` (≈ 1.6 ms per write/read-back pair under TCG: ≈ 25 s).
+const CTRL_OUT_ITERATIONS: u32 = 15_000;
 
 #[test]
 fn usbtest_case14_control_write_read_back() {
@@ -1110,7 +1105,7 @@ fn usbtest_case21_control_odd_address_buffer() {
         "21",
         true,
         Params {
-            iterations: CTRL_OUT_ITERATIONS / 3,
+            iterations: CTRL_OUT_ITERATIONS,
             length: 256,
             vary: 1,
             ..Params::DEFAULT
@@ -1128,8 +1123,6 @@ fn odd_case(case: &str, out: bool, zero_copy: bool) {
     let mp = pair.max_packet();
     short_not_ok(&pair);
     let p = Params {
-        // Zero-copy memory is allocated per transfer (an mmap each): fewer iterations.
-        iterations: if zero_copy { 300 } else { 1000 },
         vary: 0,
         ..Params::DEFAULT
     };
@@ -1269,10 +1262,11 @@ fn unlink_queued(sglen: usize, len: usize, iterations: u32) {
 
 #[test]
 fn usbtest_case24_unlink_from_a_live_out_queue() {
-    unlink_queued(8, 512, 200);
-    unlink_queued(32, 512, 100);
-    // 512-byte writes are all done before the cancels arrive; 64 KiB ones are caught.
-    unlink_queued(8, 65536, 50);
+    let n = Params::DEFAULT.iterations;
+    unlink_queued(8, 512, n);
+    unlink_queued(32, 512, n);
+    // 512-byte writes are mostly done before the cancels arrive; 64 KiB ones are caught.
+    unlink_queued(8, 65536, n);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1400,7 +1394,7 @@ fn raw_nusb_rate(address: u8, len: usize, depth: usize, total: usize) -> f64 {
 }
 
 const THROUGHPUT: Params = Params {
-    iterations: 64,
+    iterations: Params::DEFAULT.iterations,
     length: 65536,
     vary: 0,
     sglen: 8,
@@ -1423,7 +1417,7 @@ fn usbtest_case28_bulk_in_throughput() {
 fn usbtest_case29_toggle_after_clear_halt() {
     let pair = open();
     let mp = pair.max_packet();
-    let iterations = 300;
+    let iterations = Params::DEFAULT.iterations;
     let mut report = CaseReport::new(
         "29",
         format!(

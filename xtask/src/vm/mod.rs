@@ -24,9 +24,9 @@ use crate::cmd::{self, Result};
 use protocol::{Plan, TEST_DIR};
 
 /// Default deadline for the whole VM run.
-const DEFAULT_TIMEOUT_SECS: u64 = 600;
+const DEFAULT_TIMEOUT_SECS: u64 = 1200;
 /// Longest a single test binary may run inside the VM.
-const MAX_BINARY_SECS: u64 = 300;
+const MAX_BINARY_SECS: u64 = 600;
 /// The agent's per-binary deadline leaves the host this much of the run's deadline, so a
 /// hung binary is reported by the agent (with the kernel log) before the host watchdog.
 const HOST_MARGIN_SECS: u64 = 30;
