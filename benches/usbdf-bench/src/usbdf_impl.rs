@@ -79,15 +79,9 @@ impl Stream {
 
 fn reader(iface: &Interface, depth: usize, size: usize) -> Result<(Stream, Arc<Pipe<Bulk, In>>)> {
     let pipe: Arc<Pipe<Bulk, In>> = Arc::new(iface.open_first()?);
-    let pool = pipe.request_pool(depth, size);
-    let opts = SendOptions::new();
-    let p = pipe.clone();
-    let stream = Stream::start(
-        pool,
-        depth,
-        Box::new(move |r, routine| p.read_with(r, size, &opts, routine).is_ok()),
-    )?;
-    Ok((stream, pipe))
+    on_pipe(pipe, depth, size, move |p, r, opts, routine| {
+        p.read_with(r, size, opts, routine).is_ok()
+    })
 }
 
 fn writer(iface: &Interface, depth: usize, size: usize) -> Result<(Stream, Arc<Pipe<Bulk, Out>>)> {
@@ -97,21 +91,34 @@ fn writer(iface: &Interface, depth: usize, size: usize) -> Result<(Stream, Arc<P
         zlp: Zlp::Never,
         ..pipe.policy()
     });
+    on_pipe(pipe, depth, size, move |p, mut r, opts, routine| {
+        if r.memory().len() != size {
+            // Pattern 0: the sink checks for zeros.
+            if r.memory_mut().fill_with(size, |_| 0).is_err() {
+                return false;
+            }
+        }
+        p.write_with(r, opts, routine).is_ok()
+    })
+}
+
+/// A stream of `depth` pool requests of `size` bytes on `pipe`, each (re)sent by `send`.
+fn on_pipe<D: usbdf::PipeDirection>(
+    pipe: Arc<Pipe<Bulk, D>>,
+    depth: usize,
+    size: usize,
+    send: impl Fn(&Pipe<Bulk, D>, Request, &SendOptions, &CompletionRoutine) -> bool
+        + Send
+        + Sync
+        + 'static,
+) -> Result<(Stream, Arc<Pipe<Bulk, D>>)> {
     let pool = pipe.request_pool(depth, size);
     let opts = SendOptions::new();
     let p = pipe.clone();
     let stream = Stream::start(
         pool,
         depth,
-        Box::new(move |mut r, routine| {
-            if r.memory().len() != size {
-                // Pattern 0: the sink checks for zeros.
-                if r.memory_mut().fill_with(size, |_| 0).is_err() {
-                    return false;
-                }
-            }
-            p.write_with(r, &opts, routine).is_ok()
-        }),
+        Box::new(move |r, routine| send(&p, r, &opts, routine)),
     )?;
     Ok((stream, pipe))
 }
@@ -120,6 +127,17 @@ fn writer(iface: &Interface, depth: usize, size: usize) -> Result<(Stream, Arc<P
 /// go of the pipe (abort on an idle pipe waits for exactly that), so the interface is free
 /// for the next implementation's claim.
 const IDLE: Timeout = Timeout::millis(5000);
+
+/// Measure one stream on one pipe, then stop it and wait for the pipe to be idle.
+fn one_pipe<D: usbdf::PipeDirection>(
+    (stream, pipe): (Stream, Arc<Pipe<Bulk, D>>),
+    cfg: &Config,
+) -> Result<Run> {
+    let run = measure::window(&stream.counters, cfg);
+    stream.finish()?;
+    pipe.abort(IDLE)?;
+    Ok(run)
+}
 
 /// Measure one cell.
 pub fn throughput(cell: &Cell, cfg: &Config) -> Result<Run> {
@@ -130,20 +148,8 @@ pub fn throughput(cell: &Cell, cfg: &Config) -> Result<Run> {
         |e| matches!(e, usbdf::Error::Busy { .. }),
     )?;
     match cell.scenario {
-        Scenario::SourceSinkIn => {
-            let (s, pipe) = reader(&iface, cell.depth, cell.size)?;
-            let run = measure::window(&s.counters, cfg);
-            s.finish()?;
-            pipe.abort(IDLE)?;
-            Ok(run)
-        }
-        Scenario::SourceSinkOut => {
-            let (s, pipe) = writer(&iface, cell.depth, cell.size)?;
-            let run = measure::window(&s.counters, cfg);
-            s.finish()?;
-            pipe.abort(IDLE)?;
-            Ok(run)
-        }
+        Scenario::SourceSinkIn => one_pipe(reader(&iface, cell.depth, cell.size)?, cfg),
+        Scenario::SourceSinkOut => one_pipe(writer(&iface, cell.depth, cell.size)?, cfg),
         Scenario::LoopbackEcho => {
             // Reads first, so every echo finds a read waiting.
             let (r, in_pipe) = reader(&iface, cell.depth, cell.size)?;
