@@ -39,15 +39,34 @@ pub enum End {
     TimedOut,
 }
 
-/// The guest kernel's command line, plus `USBDF_VM_APPEND` if set: `NAME=value` words the
-/// kernel does not know go to /init's environment and so to every test binary (`cargo xtask
-/// soak` passes its settings that way). Module parameters such as `usbcore.…=` do not work
-/// here: the agent loads modules with finit_module, which ignores the command line.
+/// Host variables handed to the guest's tests as they are, so a seeded run printed by a
+/// test (`USBDF_VM_SEED=… to repeat`) can be replayed with the same `cargo xtask` command.
+const FORWARDED: [&str; 2] = ["USBDF_VM_SEED", "USBDF_SOAK_SEED"];
+
+/// The guest kernel's command line, plus the [`FORWARDED`] variables that are set and
+/// `USBDF_VM_APPEND` if set: `NAME=value` words the kernel does not know go to /init's
+/// environment and so to every test binary (`cargo xtask soak` passes its settings that
+/// way). Module parameters such as `usbcore.…=` do not work here: the agent loads modules
+/// with finit_module, which ignores the command line.
 fn kernel_command_line() -> String {
     let mut line = String::from("console=ttyS0 quiet panic=-1 rdinit=/init");
-    if let Ok(extra) = std::env::var("USBDF_VM_APPEND") {
+    let append = std::env::var("USBDF_VM_APPEND").unwrap_or_default();
+    for name in FORWARDED {
+        // `USBDF_VM_APPEND` wins (`cargo xtask soak` sets its own seed there).
+        if append.contains(&format!("{name}=")) {
+            continue;
+        }
+        if let Ok(value) = std::env::var(name) {
+            let value = value.trim();
+            // One word each: the kernel splits its command line on white space.
+            if !value.is_empty() && !value.contains(char::is_whitespace) {
+                line.push_str(&format!(" {name}={value}"));
+            }
+        }
+    }
+    if !append.trim().is_empty() {
         line.push(' ');
-        line.push_str(extra.trim());
+        line.push_str(append.trim());
     }
     line
 }
