@@ -64,12 +64,16 @@ fn routed(
     (me, done)
 }
 
-/// Wait for the flags, then for the pools to be full again (the last requests go home as
-/// their routines return).
-fn finish(done: &[&AtomicBool], pools: &[(&RequestPool, usize)]) {
+/// Wait until every stream's last routine has set its flag.
+fn wait_done(done: &[&AtomicBool]) {
     while !done.iter().all(|d| d.load(Relaxed)) {
         std::thread::park_timeout(Duration::from_millis(10));
     }
+}
+
+/// Wait until the pools hold `depth` requests again (the last requests go home as their
+/// routines return).
+fn wait_full(pools: &[(&RequestPool, usize)]) {
     for (pool, depth) in pools {
         while pool.available() < *depth {
             std::thread::yield_now();
@@ -92,10 +96,10 @@ fn routine_writes(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let start = Instant::now();
                 let (me, done) = routed(iters, depth, &pool, write_64(out.clone()));
-                finish(&[&done], &[]);
+                wait_done(&[&done]);
                 let elapsed = start.elapsed();
                 drop(me);
-                finish(&[], &[(&pool, depth)]);
+                wait_full(&[(&pool, depth)]);
                 elapsed
             })
         });
@@ -138,10 +142,10 @@ fn routine_echo(c: &mut Criterion) {
                 };
                 let (rme, rdone) = routed(iters, depth, &rpool, read);
                 let (wme, wdone) = routed(iters, depth, &wpool, write_64(out.clone()));
-                finish(&[&rdone, &wdone], &[]);
+                wait_done(&[&rdone, &wdone]);
                 let elapsed = start.elapsed();
                 drop((rme, wme));
-                finish(&[], &[(&rpool, depth), (&wpool, depth)]);
+                wait_full(&[(&rpool, depth), (&wpool, depth)]);
                 elapsed
             })
         });

@@ -107,17 +107,16 @@ impl Flags {
         if let Some(ms) = self.window_ms {
             args.extend(["--window-ms".to_string(), ms.to_string()]);
         }
-        if let Some(only) = &self.only {
-            args.extend(["--only".to_string(), only.clone()]);
-        }
-        if let Some(impls) = &self.impls {
-            args.extend(["--impls".to_string(), impls.clone()]);
-        }
-        if let Some(sizes) = &self.sizes {
-            args.extend(["--sizes".to_string(), sizes.clone()]);
-        }
-        if let Some(depths) = &self.depths {
-            args.extend(["--depths".to_string(), depths.clone()]);
+        // The list filters go through as given: the guest program parses them.
+        for (flag, list) in [
+            ("--only", &self.only),
+            ("--impls", &self.impls),
+            ("--sizes", &self.sizes),
+            ("--depths", &self.depths),
+        ] {
+            if let Some(list) = list {
+                args.extend([flag.to_string(), list.clone()]);
+            }
         }
         args
     }

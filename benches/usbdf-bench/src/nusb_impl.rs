@@ -128,6 +128,21 @@ where
     }
 }
 
+/// Measure one stream on one endpoint, then stop it and let it drain.
+fn one_stream<D: EndpointDirection + 'static>(
+    ep: Endpoint<Bulk, D>,
+    cell: &Cell,
+    cfg: &Config,
+) -> Result<Run>
+where
+    Endpoint<Bulk, D>: Send,
+{
+    let s = Stream::start(ep, cell.depth, cell.size);
+    let run = measure::window(&s.counters, cfg);
+    s.finish()?;
+    Ok(run)
+}
+
 /// Measure one cell.
 pub fn throughput(cell: &Cell, cfg: &Config) -> Result<Run> {
     let device = open(cell.scenario.vid_pid())?;
@@ -142,18 +157,8 @@ pub fn throughput(cell: &Cell, cfg: &Config) -> Result<Run> {
         Ok(iface.endpoint::<Bulk, Out>(endpoint_address(&iface, false)?)?)
     };
     match cell.scenario {
-        Scenario::SourceSinkIn => {
-            let s = Stream::start(in_ep()?, cell.depth, cell.size);
-            let run = measure::window(&s.counters, cfg);
-            s.finish()?;
-            Ok(run)
-        }
-        Scenario::SourceSinkOut => {
-            let s = Stream::start(out_ep()?, cell.depth, cell.size);
-            let run = measure::window(&s.counters, cfg);
-            s.finish()?;
-            Ok(run)
-        }
+        Scenario::SourceSinkIn => one_stream(in_ep()?, cell, cfg),
+        Scenario::SourceSinkOut => one_stream(out_ep()?, cell, cfg),
         Scenario::LoopbackEcho => {
             // Reads first, so every echo finds a read waiting.
             let r = Stream::start(in_ep()?, cell.depth, cell.size);
