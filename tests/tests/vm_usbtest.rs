@@ -258,7 +258,7 @@ fn queued_case(case: &str, out: bool, p: Params) -> CaseReport {
     report
 }
 
-/// Queued iterations: testusb's default (1000 × `sglen` transfers; ≈ 6–7 s per case at
+/// Queued iterations: testusb's default (1000 × `sglen` transfers; ≈ 5–9 s per case at
 /// 512 B under TCG).
 const QUEUE_ITERATIONS: u32 = Params::DEFAULT.iterations;
 
@@ -1082,7 +1082,7 @@ fn ctrl_out_case(case: &str, odd: bool, p: Params) {
     }
 }
 
-/// hcd-tests' `-c 15000` (≈ 1.6 ms per write/read-back pair under TCG: ≈ 25 s).
+/// hcd-tests' `-c 15000` (≈ 1.4–1.6 ms per write/read-back pair under TCG: ≈ 21–24 s).
 const CTRL_OUT_ITERATIONS: u32 = 15_000;
 
 #[test]
