@@ -179,8 +179,14 @@ fn acm_serial_state_follows_the_gadget_tty() {
     // with nobody reading notifications): a stale DCD|DSR can come before
     // the real one. What must hold: every notification is a whole serial
     // state, DCD|DSR is seen while the tty is open, and the stream settles
-    // on 0 once it is closed, in order.
-    let on_close = wait_for_state(&rx, SerialState(0));
+    // on 0 once it is closed, in order. A stale queued state can also make
+    // the first 0 arrive before our open's DCD|DSR (seen in CI: 0, then
+    // DCD|DSR): f_acm then still owes the current state (0), so wait until
+    // the latest delivered state — updated before subscribers hear — is 0.
+    let mut on_close = wait_for_state(&rx, SerialState(0));
+    while acm.latest_serial_state() != Some(SerialState(0)) {
+        on_close.extend(wait_for_state(&rx, SerialState(0)));
+    }
     eprintln!("SERIAL_STATE on open: {on_open:?}; on close: {on_close:?}");
     let valid = |n: &Notification| matches!(n, Notification::SerialState(SerialState(v)) if *v == 0 || *v == (SerialState::DCD | SerialState::DSR));
     assert!(on_open.iter().all(valid), "{on_open:?}");
