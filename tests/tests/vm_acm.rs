@@ -91,6 +91,21 @@ fn wait_for_state(rx: &Receiver<Notification>, want: SerialState) -> Vec<Notific
     }
 }
 
+/// Set or clear a break on the gadget tty (`TIOCSBRK` / `TIOCCBRK`; f_acm reports it to the
+/// host as SERIAL_STATE BREAK).
+fn set_break(tty: &std::fs::File, on: bool) {
+    use std::os::fd::AsRawFd;
+    let request = if on { libc::TIOCSBRK } else { libc::TIOCCBRK };
+    // SAFETY: an ioctl without an argument on an open tty descriptor.
+    let rc = unsafe { libc::ioctl(tty.as_raw_fd(), request) };
+    assert_eq!(
+        rc,
+        0,
+        "ioctl break {on}: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
 #[test]
 fn acm_line_coding_round_trip() {
     vm::require_vm();
@@ -172,30 +187,39 @@ fn acm_serial_state_follows_the_gadget_tty() {
     acm.start().expect("start the notification reader");
 
     let tty = vm::configure_tty_raw(vm::ACM_TTY).expect("open the gadget tty");
-    let on_open = wait_for_state(&rx, SerialState(SerialState::DCD | SerialState::DSR));
-    drop(tty);
+    let open = SerialState::DCD | SerialState::DSR;
+    let on_open = wait_for_state(&rx, SerialState(open));
     // f_acm merges state changes while a notification is still queued, and
     // an earlier test may have left one queued (its tty opened and closed
-    // with nobody reading notifications): a stale DCD|DSR can come before
-    // the real one. What must hold: every notification is a whole serial
-    // state, DCD|DSR is seen while the tty is open, and the stream settles
-    // on 0 once it is closed, in order. A stale queued state can also make
-    // the first 0 arrive before our open's DCD|DSR (seen in CI: 0, then
-    // DCD|DSR): f_acm then still owes the current state (0), so wait until
-    // the latest delivered state — updated before subscribers hear — is 0.
-    let mut on_close = wait_for_state(&rx, SerialState(0));
-    while acm.latest_serial_state() != Some(SerialState(0)) {
-        on_close.extend(wait_for_state(&rx, SerialState(0)));
-    }
-    eprintln!("SERIAL_STATE on open: {on_open:?}; on close: {on_close:?}");
-    let valid = |n: &Notification| matches!(n, Notification::SerialState(SerialState(v)) if *v == 0 || *v == (SerialState::DCD | SerialState::DSR));
-    assert!(on_open.iter().all(valid), "{on_open:?}");
-    assert!(on_close.iter().all(valid), "{on_close:?}");
-    assert_eq!(
-        on_close.last(),
-        Some(&Notification::SerialState(SerialState(0))),
-        "the close is the last word"
+    // with nobody reading notifications): stale DCD|DSR and 0 states can
+    // arrive after our open, before or after its own DCD|DSR (CI saw 0 then
+    // DCD|DSR after a close). A marker no earlier test leaves behind orders
+    // the stream: a break from the gadget tty (TIOCSBRK: f_acm sets BREAK).
+    // Every notification after the marker was sent after it, so the states
+    // that follow only move forward: BREAK, DCD|DSR, then 0 for good.
+    set_break(&tty, true);
+    let marked = wait_for_state(&rx, SerialState(open | SerialState::BREAK));
+    set_break(&tty, false);
+    drop(tty);
+    let on_close = wait_for_state(&rx, SerialState(0));
+    eprintln!(
+        "SERIAL_STATE on open: {on_open:?}; to the break: {marked:?}; on close: {on_close:?}"
     );
+    // The order of the states after the marker; anything else is not a state f_acm sends here.
+    let rank = |n: &Notification| match n {
+        Notification::SerialState(SerialState(v)) if *v == open | SerialState::BREAK => 0,
+        Notification::SerialState(SerialState(v)) if *v == open => 1,
+        Notification::SerialState(SerialState(0)) => 2,
+        _ => 3,
+    };
+    assert!(on_open.iter().all(|n| rank(n) < 3), "{on_open:?}");
+    assert!(marked.iter().all(|n| rank(n) < 3), "{marked:?}");
+    assert!(on_close.iter().all(|n| rank(n) < 3), "{on_close:?}");
+    assert!(
+        on_close.windows(2).all(|w| rank(&w[0]) <= rank(&w[1])),
+        "after the break, states only move forward: {on_close:?}"
+    );
+    // After a 0 that followed the marker the tty stays closed: 0 is the last word.
     assert_eq!(acm.latest_serial_state(), Some(SerialState(0)));
     assert_eq!(acm.notifications_malformed(), 0);
 }
